@@ -1,0 +1,160 @@
+"""``yolov5-shuffle`` command line: one subcommand per job, each implemented in its own module."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def _vendor(a) -> int:
+    from .vendor import VendorError, vendor
+
+    try:
+        print(vendor(a.version, a.from_path, a.dest, a.sha256, pth=not a.no_pth, force=a.force))
+    except VendorError as e:
+        print(f"vendor: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _patch(a) -> int:
+    from . import patcher
+
+    if a.check:
+        code, why = patcher.status(a.path)
+        print(why, file=sys.stderr if code == patcher.REFUSED else sys.stdout)
+        return code
+    try:
+        plan = patcher.plan(a.path, revert=a.revert)
+    except (patcher.PatchError, OSError, UnicodeDecodeError) as e:
+        print(f"patch: {e}", file=sys.stderr)
+        return 2
+    verb = "revert" if a.revert else "patch"
+    if a.dry_run:
+        sys.stdout.write(plan.diff())
+        return 0
+    if not plan.changes:
+        print(f"{plan.root}: nothing to {verb} (already {'original' if a.revert else 'patched'})")
+        return 0
+    try:
+        written = patcher.apply(plan)
+    except patcher.PatchError as e:
+        print(f"patch: {e}", file=sys.stderr)
+        return 2
+    print(f"{plan.root}: {verb}ed {len(written)} file(s): {', '.join(written)}")
+    return 0
+
+
+def _dataset(a) -> int:
+    from .dataset import DatasetError, make_dataset
+
+    try:
+        yaml_path = make_dataset(a.out, a.train, a.val, a.imgsz, a.seed, a.video)
+    except DatasetError as e:
+        print(f"dataset: {e}", file=sys.stderr)
+        return 2
+    print(yaml_path)
+    return 0
+
+
+def _init_weights(a) -> int:
+    from .weights import WeightsError, init_weights
+
+    try:
+        init_weights(a.cfg, a.torchvision_weights, a.out, nc=a.nc)
+    except WeightsError as e:
+        print(f"init-weights: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _bench(a) -> int:
+    from .bench import run_bench
+
+    return run_bench(a)
+
+
+def _demo(a) -> int:
+    from .demo import run_demo
+
+    return run_demo(a)
+
+
+def _learn(a) -> int:
+    from .learning import run_learning
+
+    return run_learning(a)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="yolov5-shuffle", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    v = sub.add_parser("vendor", help="materialise a pinned YOLOv5 into a git-ignored folder")
+    v.add_argument("--version", default="7.0.14", help="PyPI yolov5 version (default 7.0.14)")
+    v.add_argument("--from", dest="from_path", type=Path, help="copy this checkout/wheel/archive instead")
+    v.add_argument("--dest", type=Path, default=Path("third_party/yolov5"), help="default third_party/yolov5")
+    v.add_argument("--sha256", help="expected sha256 of the wheel, for versions we have not checked")
+    v.add_argument("--no-pth", action="store_true", help="do not put the tree on this environment's import path")
+    v.add_argument("--force", action="store_true", help="replace a tree vendored from another source")
+    v.set_defaults(func=_vendor)
+
+    pa = sub.add_parser("patch", help="register our blocks and configs in a YOLOv5 checkout")
+    pa.add_argument("path", type=Path, help="YOLOv5 checkout (the folder with models/yolo.py)")
+    g = pa.add_mutually_exclusive_group()
+    g.add_argument("--check", action="store_true", help="exit 0 patched, 1 patchable, 2 cannot patch")
+    g.add_argument("--revert", action="store_true", help="restore the original bytes")
+    pa.add_argument("--dry-run", action="store_true", help="print the unified diff, write nothing")
+    pa.set_defaults(func=_patch)
+
+    d = sub.add_parser("dataset", help="generate the demo detection dataset (YOLO format)")
+    d.add_argument("--out", type=Path, required=True)
+    d.add_argument("--train", type=int, default=200, help="training images (default 200)")
+    d.add_argument("--val", type=int, default=50, help="validation images (default 50)")
+    d.add_argument("--imgsz", type=int, default=320, help="image size in pixels (default 320)")
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--video", action="store_true", help="also write a short .mp4 of generated scenes")
+    d.set_defaults(func=_dataset)
+
+    w = sub.add_parser("init-weights", help="load torchvision ImageNet weights into a config's backbone")
+    w.add_argument("--cfg", required=True, help="config name or path, e.g. yolov5s-shufflenetv2.yaml")
+    w.add_argument("--torchvision-weights", type=Path, required=True, help="torchvision state dict (.pth)")
+    w.add_argument("--out", type=Path, required=True, help="checkpoint for train.py --weights")
+    w.add_argument("--nc", type=int, default=None, help="number of classes (default: the config's)")
+    w.set_defaults(func=_init_weights)
+
+    b = sub.add_parser("bench", help="measured latency, params and GFLOPs against yolov5n/yolov5s")
+    from .bench import add_arguments
+
+    add_arguments(b)
+    b.set_defaults(func=_bench)
+
+    de = sub.add_parser("demo", help="set up, make data, patch, train yolov5s-shufflenetv2, detect")
+    de.add_argument("--workdir", type=Path, default=Path("demo_runs"), help="default demo_runs/")
+    de.add_argument("--epochs", type=int, default=10)
+    de.add_argument("--train", type=int, default=160, help="training images")
+    de.add_argument("--val", type=int, default=40, help="validation images")
+    de.add_argument("--imgsz", type=int, default=256)
+    de.add_argument("--cfg", default="yolov5s-shufflenetv2.yaml")
+    de.set_defaults(func=_demo)
+
+    le = sub.add_parser("learn", help="train every s-config and yolov5n/s baselines alike; table of mAP")
+    le.add_argument("--workdir", type=Path, default=Path("demo_runs/learn"))
+    le.add_argument("--epochs", type=int, default=20)
+    le.add_argument("--train", type=int, default=200)
+    le.add_argument("--val", type=int, default=50)
+    le.add_argument("--imgsz", type=int, default=256)
+    le.add_argument("--cfgs", nargs="+", default=None, help="default: our s-configs + yolov5n + yolov5s")
+    le.add_argument("--out", type=Path, default=None, help="write the table (markdown) and JSON here")
+    le.set_defaults(func=_learn)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

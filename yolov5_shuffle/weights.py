@@ -1,0 +1,108 @@
+"""Map torchvision ImageNet backbones onto our configs' backbones (``init-weights``).
+
+Our blocks register their tensors in the same order as torchvision's (conv weight, then its BN's
+weight, bias, running mean, running var, batch count), so a backbone transfers by walking both state
+dicts in order and checking every shape; the first mismatch stops everything, naming both sides.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+from . import blocks
+
+# What of each torchvision classifier is the feature extractor our backbones reproduce.
+_TV_BACKBONES = {
+    "shufflenetv2": re.compile(r"^(conv1|stage2|stage3|stage4)\."),
+    "mobilenetv2": re.compile(r"^features\.(\d|1[0-7])\."),  # features[0..17]; [18] is the 1280 head conv
+}
+_OUR_BLOCKS = (blocks.ShuffleNetV2_InvertedResidual, blocks.conv_bn_relu_maxpool, blocks.MobileNetV2_Stem,
+               blocks.MobileNetV2_Block)
+
+
+class WeightsError(Exception):
+    pass
+
+
+def torchvision_family(state: dict) -> str:
+    if "stage2.0.branch1.0.weight" in state:
+        return "shufflenetv2"
+    if "features.1.conv.0.0.weight" in state and "features.17.conv.0.0.weight" in state:
+        return "mobilenetv2"
+    raise WeightsError("not a torchvision shufflenet_v2_* or mobilenet_v2 state dict "
+                       "(no stage2.0.branch1.0.weight / features.17.conv.0.0.weight keys)")
+
+
+def torchvision_backbone(state: dict) -> list[tuple[str, torch.Tensor]]:
+    keep = _TV_BACKBONES[torchvision_family(state)]
+    return [(k, v) for k, v in state.items() if keep.match(k)]
+
+
+def backbone_prefix(layers: nn.Sequential) -> int:
+    """How many leading layers of a YOLOv5 ``model.model`` are our ImageNet-style blocks."""
+    n = 0
+    for m in layers:
+        inner = list(m) if isinstance(m, nn.Sequential) else [m]
+        if not inner or not all(isinstance(x, _OUR_BLOCKS) for x in inner):
+            break
+        n += 1
+    return n
+
+
+def map_backbone(source: list[tuple[str, torch.Tensor]], target: list[tuple[str, torch.Tensor]]) -> OrderedDict:
+    """Pair source and target tensors in order; raise WeightsError on the first shape or count mismatch."""
+    for (sk, sv), (tk, tv) in zip(source, target):
+        if sv.shape != tv.shape:
+            raise WeightsError(f"layer mismatch: torchvision {sk} {tuple(sv.shape)} vs config {tk} {tuple(tv.shape)}")
+    if len(source) != len(target):
+        longer, side = (source, "torchvision") if len(source) > len(target) else (target, "config")
+        k, v = longer[min(len(source), len(target))]
+        raise WeightsError(f"layer mismatch: {side} has more backbone tensors ({len(source)} vs {len(target)}); "
+                           f"first unmatched: {k} {tuple(v.shape)}")
+    return OrderedDict((tk, sv.clone()) for (_, sv), (tk, _) in zip(source, target))
+
+
+def load_torchvision_backbone(layers: nn.Sequential, state: dict, prefix: str = "") -> int:
+    """Copy a torchvision backbone into the leading block layers of ``layers``; return tensors copied."""
+    n = backbone_prefix(layers)
+    if n == 0:
+        raise WeightsError("the config's backbone has no ShuffleNetV2/MobileNetV2 layers to load into")
+    target = [(f"{prefix}{k}", v) for k, v in nn.Sequential(*layers[:n]).state_dict().items()]
+    mapped = map_backbone(torchvision_backbone(state), target)
+    own = nn.Sequential(*layers[:n])
+    own.load_state_dict(OrderedDict((k[len(prefix):], v) for k, v in mapped.items()), strict=True)
+    return len(mapped)
+
+
+def init_weights(cfg: str | Path, tv_weights: Path, out: Path, nc: int | None = None) -> Path:
+    """Build CFG with YOLOv5, load the torchvision backbone, save a checkpoint for train.py --weights."""
+    from .configs import resolve_config
+    from .yolov5_env import import_yolo
+
+    try:
+        cfg_path = resolve_config(cfg)
+    except FileNotFoundError as e:
+        raise WeightsError(str(e)) from e
+    if not Path(tv_weights).is_file():
+        raise WeightsError(f"{tv_weights}: no such file")
+    state = torch.load(tv_weights, map_location="cpu", weights_only=True)
+    if isinstance(state, dict) and "state_dict" in state:
+        state = state["state_dict"]
+    yolo = import_yolo()
+    model = yolo.Model(str(cfg_path), ch=3, nc=nc)
+    n = load_torchvision_backbone(model.model, state, prefix="model.")
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    ckpt = {"model": model, "epoch": -1, "best_fitness": None, "optimizer": None, "ema": None, "updates": None,
+            "opt": None, "yolov5_shuffle": {"cfg": cfg_path.name, "torchvision_weights": str(tv_weights)}}
+    tmp = out.with_suffix(out.suffix + ".tmp")
+    torch.save(ckpt, tmp)
+    tmp.replace(out)
+    print(f"transferred {n} tensors ({torchvision_family(state)} backbone, {backbone_prefix(model.model)} layers) "
+          f"from {tv_weights} into {cfg_path.name} -> {out}")
+    return out
