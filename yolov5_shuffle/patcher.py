@@ -216,9 +216,10 @@ def apply(p: Plan) -> list[str]:
             _write(p.root / f.rel, f.new, f.mode)
             done.append(f)
     except OSError as e:
-        for f in reversed(done):
-            _write(p.root / f.rel, f.old, f.mode)
-        raise PatchError(f"writing {p.root / f.rel} failed ({e}); every file was restored") from e
+        failed = p.root / f.rel
+        for g in reversed(done):
+            _write(p.root / g.rel, g.old, g.mode)
+        raise PatchError(f"writing {failed} failed ({e}); every file was restored") from e
     return [f.rel for f in done]
 
 

@@ -1,0 +1,95 @@
+"""Shared fixtures: fresh YOLOv5 trees of each supported release and shape, built from PyPI wheels at test time."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+RELEASES = ["6.0.7", "6.1.9", "6.2.3", "7.0.14"]
+CLI = [sys.executable, "-m", "yolov5_shuffle"]
+
+
+@pytest.fixture(scope="session")
+def wheels(tmp_path_factory):
+    """PyPI wheels of every release we support, downloaded once per run (or taken from the user cache)."""
+    from yolov5_shuffle.vendor import fetch_wheel
+
+    return {v: fetch_wheel(v) for v in RELEASES}
+
+
+def to_upstream(root: Path) -> None:
+    """Turn a PyPI-packaged tree into the upstream layout (``from models.common ...``), as in a git clone."""
+    for py in root.rglob("*.py"):
+        text = py.read_text()
+        new = re.sub(r"^(\s*)from yolov5\.", r"\1from ", text, flags=re.M)
+        new = re.sub(r"^(\s*)import yolov5\.", r"\1import ", new, flags=re.M)
+        if new != text:
+            py.write_text(new)
+
+
+def to_master_shape(root: Path) -> None:
+    """Rewrite a v7.0 upstream tree into current master's shapes: explicit parenthesised imports and the
+    registration set written one name per line."""
+    yolo = root / "models" / "yolo.py"
+    text = yolo.read_text()
+    names = re.findall(r"^class (\w+)", (root / "models" / "common.py").read_text(), flags=re.M)
+    explicit = "from models.common import (\n" + "".join(f"    {n},\n" for n in names) + ")\n"
+    text = text.replace("from models.common import *\n", explicit)
+    m = re.search(r"( +)if m in \{\n(.*?)\}:\n", text, flags=re.S)
+    members = [x.strip() for x in m.group(2).replace("\n", " ").split(",") if x.strip()]
+    indent = m.group(1)
+    one_per_line = f"{indent}if m in {{\n" + "".join(f"{indent}    {x},\n" for x in members) + f"{indent}}}:\n"
+    text = text[:m.start()] + one_per_line + text[m.end():]
+    yolo.write_text(text.replace("'Fusing layers... '", '"Fusing layers... "'))
+
+
+def make_tree(wheel: Path, dest: Path, layout: str) -> Path:
+    """A fresh YOLOv5 tree from ``wheel``: layout 'pypi' (dest/yolov5), 'upstream' or 'master' (dest)."""
+    with zipfile.ZipFile(wheel) as z:
+        for n in z.namelist():
+            if n.startswith("yolov5/") and ".dist-info" not in n:
+                z.extract(n, dest)
+    root = dest / "yolov5"
+    if layout in ("upstream", "master"):
+        to_upstream(root)
+    if layout == "master":
+        to_master_shape(root)
+    return root
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    """sha256 of every file below root, for byte-identity checks."""
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file() and "__pycache__" not in p.parts}
+
+
+def run_cli(*args, cwd=None, check=False, env=None):
+    r = subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, cwd=cwd,
+                       env={**os.environ, **(env or {})})
+    if check and r.returncode:
+        raise AssertionError(f"{args} exited {r.returncode}:\n{r.stdout}\n{r.stderr}")
+    return r
+
+
+@pytest.fixture
+def tree_factory(wheels, tmp_path):
+    def make(version: str = "7.0.14", layout: str = "pypi", name: str = "t") -> Path:
+        return make_tree(wheels[version], tmp_path / name, layout)
+
+    return make
+
+
+def python_in(root: Path, code: str, layout: str) -> subprocess.CompletedProcess:
+    """Run code with the tree's own YOLOv5 importable, as train.py inside it would have it."""
+    path = root.parent if layout == "pypi" else root
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(path), str(REPO)])}
+    return subprocess.run([sys.executable, "-W", "ignore", "-c", code], cwd=root, capture_output=True, text=True,
+                          env=env, timeout=600)
