@@ -33,8 +33,10 @@ KNOWN_WHEELS = {
 }
 CACHE = Path.home() / ".cache" / "yolov5-shuffle" / "wheels"
 
-# torch.load(...) calls that load YOLOv5's own checkpoints (full pickles: weights_only=True refuses them).
-_TORCH_LOAD = re.compile(r"torch\.load\(((?:[^()\n]|\([^()\n]*\))*)\)")
+# (call, keyword to add): torch.load of YOLOv5's own checkpoints (full pickles, refused by torch >= 2.6's
+# weights_only=True default) and torch.onnx.export (torch >= 2.9 defaults to the dynamo exporter, which
+# needs onnxscript and differs from what YOLOv5 7.0 was written for).
+_COMPAT = (("torch.load", "weights_only=False"), ("torch.onnx.export", "dynamo=False"))
 
 
 class VendorError(Exception):
@@ -89,20 +91,30 @@ def is_pypi_layout(root: Path) -> bool:
     return re.search(r"^from yolov5\.models", text, re.M) is not None
 
 
-def fix_torch_load(root: Path) -> int:
-    """Add ``weights_only=False`` to YOLOv5's torch.load calls (its checkpoints are full pickles)."""
+def compat_fixes(root: Path) -> int:
+    """Add the keywords of ``_COMPAT`` to YOLOv5's calls that lack them; return how many calls changed."""
     n = 0
     for py in root.rglob("*.py"):
-        text = py.read_text()
+        text = new = py.read_text()
+        for call, keyword in _COMPAT:
+            pattern = re.compile(re.escape(call) + r"\(((?:[^()]|\([^()]*\))*)\)")
 
-        def repl(m):
-            return m.group(0) if "weights_only" in m.group(1) else f"torch.load({m.group(1)}, weights_only=False)"
+            def repl(m, call=call, keyword=keyword):
+                if keyword.split("=")[0] in m.group(1):
+                    return m.group(0)
+                return f"{call}({m.group(1).rstrip()}, {keyword})"
 
-        new, k = _TORCH_LOAD.subn(repl, text)
+            new, k = pattern.subn(repl, new)
+            n += k
         if new != text:
             py.write_text(new)
-            n += k
     return n
+
+
+def torch_version() -> str:
+    import torch
+
+    return torch.__version__.split("+")[0]
 
 
 def config_dir() -> Path:
@@ -156,12 +168,12 @@ def vendor(version: str = DEFAULT_VERSION, from_path: Path | None = None, dest: 
         if is_pypi_layout(root) and dest.name != "yolov5":
             raise VendorError(f"--dest {dest}: a PyPI-layout YOLOv5 imports itself as 'yolov5', so the folder "
                               "must be named yolov5 (e.g. third_party/yolov5)")
-        fixed = fix_torch_load(root)
+        fixed = compat_fixes(root)
         (root / STAMP).write_text(label + "\n")
         if dest.exists():
             shutil.rmtree(dest)
         root.rename(dest)
-    print(f"vendored {label} -> {dest} ({fixed} torch.load call(s) made to load full checkpoints)")
+    print(f"vendored {label} -> {dest} ({fixed} torch.load/torch.onnx.export call(s) made to work with torch {torch_version()})")
     if pth:
         _environment(dest)
     return dest

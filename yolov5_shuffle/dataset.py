@@ -1,0 +1,175 @@
+"""A generated, deterministic detection dataset in YOLO format: data without a download.
+
+Four shape classes of varied size, colour, position and overlap on cluttered backgrounds; enough
+structure for a small model to show real learning in minutes on a CPU. ``--video`` renders moving
+scenes into an .mp4 so detect.py has a video to read.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+CLASSES = ("circle", "square", "triangle", "cross")
+STAMP = "dataset.json"
+
+
+class DatasetError(Exception):
+    pass
+
+
+def _background(rng: np.random.Generator, s: int) -> np.ndarray:
+    """Two-colour gradient, noise and a few thin distractor lines."""
+    c0, c1 = rng.integers(0, 256, 3), rng.integers(0, 256, 3)
+    t = np.linspace(0, 1, s)[:, None, None]
+    img = (c0 * (1 - t) + c1 * t).repeat(s, axis=1).astype(np.float32)
+    if rng.random() < 0.5:
+        img = img.transpose(1, 0, 2)
+    img += rng.normal(0, 12, img.shape)
+    img = np.ascontiguousarray(np.clip(img, 0, 255).astype(np.uint8))
+    for _ in range(rng.integers(0, 6)):
+        p1, p2 = tuple(int(v) for v in rng.integers(0, s, 2)), tuple(int(v) for v in rng.integers(0, s, 2))
+        cv2.line(img, p1, p2, tuple(int(v) for v in rng.integers(0, 256, 3)), 1)
+    return img
+
+
+def _draw(img: np.ndarray, cls: int, x0: int, y0: int, w: int, h: int, colour) -> None:
+    x1, y1 = x0 + w - 1, y0 + h - 1
+    if cls == 0:
+        cv2.ellipse(img, (((x0 + x1) / 2, (y0 + y1) / 2), (w, h), 0), colour, -1)
+    elif cls == 1:
+        cv2.rectangle(img, (x0, y0), (x1, y1), colour, -1)
+    elif cls == 2:
+        pts = np.array([[(x0 + x1) // 2, y0], [x0, y1], [x1, y1]], np.int32)
+        cv2.fillPoly(img, [pts], colour)
+    else:
+        tw, th = max(w // 3, 1), max(h // 3, 1)
+        cv2.rectangle(img, (x0 + tw, y0), (x1 - tw, y1), colour, -1)
+        cv2.rectangle(img, (x0, y0 + th), (x1, y1 - th), colour, -1)
+
+
+def _covered(a, b) -> float:
+    """Fraction of the smaller box that the other covers (objects may overlap, never hide)."""
+    ix = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    iy = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    return ix * iy / min(a[2] * a[3], b[2] * b[3])
+
+
+def _objects(rng: np.random.Generator, s: int) -> list[tuple[int, int, int, int, int, tuple]]:
+    """(cls, x0, y0, w, h, colour) for 1-6 objects, each at most 30% covered, all inside the image."""
+    objs = []
+    for _ in range(rng.integers(1, 7)):
+        for _try in range(20):
+            size = int(s * rng.uniform(0.08, 0.4))
+            w = max(8, int(size * rng.uniform(0.7, 1.3)))
+            h = max(8, int(size * rng.uniform(0.7, 1.3)))
+            w, h = min(w, s - 2), min(h, s - 2)
+            x0, y0 = int(rng.integers(0, s - w)), int(rng.integers(0, s - h))
+            if all(_covered((x0, y0, w, h), o[1:5]) < 0.3 for o in objs):
+                colour = tuple(int(v) for v in rng.integers(0, 256, 3))
+                objs.append((int(rng.integers(0, len(CLASSES))), x0, y0, w, h, colour))
+                break
+    return objs
+
+
+def render(rng: np.random.Generator, s: int, objs=None) -> tuple[np.ndarray, list]:
+    img = _background(rng, s)
+    objs = _objects(rng, s) if objs is None else objs
+    for cls, x0, y0, w, h, colour in objs:
+        _draw(img, cls, x0, y0, w, h, colour)
+    return img, objs
+
+
+def _label_lines(objs, s: int) -> list[str]:
+    return [f"{c} {(x0 + w / 2) / s:.6f} {(y0 + h / 2) / s:.6f} {w / s:.6f} {h / s:.6f}" for c, x0, y0, w, h, _ in objs]
+
+
+def validate(root: Path) -> int:
+    """Check every label (class id known, box inside the image) and image/label pairing; return box count."""
+    n = 0
+    for split in ("train", "val"):
+        images = sorted((root / "images" / split).glob("*.jpg"))
+        if not images:
+            raise DatasetError(f"{root}/images/{split}: no images")
+        for img in images:
+            lbl = root / "labels" / split / f"{img.stem}.txt"
+            if not lbl.is_file():
+                raise DatasetError(f"{lbl}: missing label file for {img.name}")
+            for k, line in enumerate(lbl.read_text().splitlines(), 1):
+                parts = line.split()
+                if len(parts) != 5:
+                    raise DatasetError(f"{lbl}:{k}: expected 5 fields, got {len(parts)}")
+                c, cx, cy, w, h = int(parts[0]), *map(float, parts[1:])
+                if not 0 <= c < len(CLASSES):
+                    raise DatasetError(f"{lbl}:{k}: class id {c} not in 0..{len(CLASSES) - 1}")
+                if not (w > 0 and h > 0 and cx - w / 2 >= -1e-6 and cy - h / 2 >= -1e-6
+                        and cx + w / 2 <= 1 + 1e-6 and cy + h / 2 <= 1 + 1e-6):
+                    raise DatasetError(f"{lbl}:{k}: box {cx, cy, w, h} not inside the image")
+                n += 1
+    return n
+
+
+def _write_video(path: Path, rng: np.random.Generator, s: int, frames: int = 36, fps: int = 12) -> None:
+    """Objects gliding across a fixed background."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (s, s))
+    if not writer.isOpened():
+        raise DatasetError(f"{path}: OpenCV cannot write mp4 here")
+    bg = _background(rng, s)
+    objs = _objects(rng, s)
+    vel = [(int(rng.integers(-4, 5)), int(rng.integers(-4, 5))) for _ in objs]
+    for f in range(frames):
+        img = bg.copy()
+        for (cls, x0, y0, w, h, colour), (vx, vy) in zip(objs, vel):
+            x = int(np.clip(x0 + vx * f, 0, s - w - 1))
+            y = int(np.clip(y0 + vy * f, 0, s - h - 1))
+            _draw(img, cls, x, y, w, h, colour)
+        writer.write(img)
+    writer.release()
+
+
+def make_dataset(out: Path, train: int = 200, val: int = 50, imgsz: int = 320, seed: int = 0,
+                 video: bool = False) -> Path:
+    """Write the dataset at ``out`` (atomically) and return its data yaml; reuse an identical one."""
+    if train < 1 or val < 1:
+        raise DatasetError(f"--train and --val must be >= 1 (got {train}, {val})")
+    if imgsz < 64 or imgsz % 32:
+        raise DatasetError(f"--imgsz must be a multiple of 32 and >= 64 (YOLOv5's stride), got {imgsz}")
+    out = Path(out).resolve()
+    params = {"train": train, "val": val, "imgsz": imgsz, "seed": seed, "video": video, "classes": CLASSES}
+    if (out / STAMP).is_file():
+        if json.loads((out / STAMP).read_text()) == json.loads(json.dumps(params)):
+            print(f"{out}: dataset already there with these settings; reusing it")
+            return out / "data.yaml"
+        raise DatasetError(f"{out}: holds a dataset made with other settings; choose another --out")
+    if out.exists() and any(out.iterdir()):
+        raise DatasetError(f"{out}: exists and is not empty; choose another --out")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}-") as tmp:
+        root = Path(tmp)
+        for split, count in (("train", train), ("val", val)):
+            (root / "images" / split).mkdir(parents=True)
+            (root / "labels" / split).mkdir(parents=True)
+            for i in range(count):
+                img, objs = render(rng, imgsz)
+                cv2.imwrite(str(root / "images" / split / f"{split}_{i:05d}.jpg"), img, [cv2.IMWRITE_JPEG_QUALITY, 92])
+                (root / "labels" / split / f"{split}_{i:05d}.txt").write_text("\n".join(_label_lines(objs, imgsz)) + "\n")
+        if video:
+            _write_video(root / "video.mp4", rng, imgsz)
+        boxes = validate(root)
+        names = "\n".join(f"  {i}: {n}" for i, n in enumerate(CLASSES))
+        (root / "data.yaml").write_text(f"# generated by yolov5-shuffle dataset (seed {seed})\npath: {out}\n"
+                                        f"train: images/train\nval: images/val\nnc: {len(CLASSES)}\nnames:\n{names}\n")
+        (root / STAMP).write_text(json.dumps(params, indent=1))
+        if out.exists():
+            out.rmdir()
+        shutil.move(str(root), str(out))
+        Path(tmp).mkdir()  # TemporaryDirectory cleans up the (moved) path
+    print(f"dataset: {train} train + {val} val images of {imgsz} px, {boxes} boxes, classes {', '.join(CLASSES)}"
+          f"{', video.mp4' if video else ''} -> {out}")
+    return out / "data.yaml"
