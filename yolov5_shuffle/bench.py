@@ -1,3 +1,338 @@
-"""placeholder"""
-def add_arguments(p):
-    pass
+"""``yolov5-shuffle bench``: measured latency against yolov5n/yolov5s, the ShuffleNetV2 way (not FLOPs).
+
+All configs are built in one process, fused and put in eval mode, then timed interleaved (A B C A B C
+...) so that machine noise hits all alike; ratios to yolov5n and yolov5s are taken per round and their
+median reported. Each runtime times every model, baselines included, so ratios compare like with like.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import json
+import math
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import torch
+
+BASELINES = ("yolov5n.yaml", "yolov5s.yaml")
+OURS = ("yolov5n-shufflenetv2.yaml", "yolov5s-shufflenetv2.yaml", "yolov5-lite-s.yaml", "yolov5n-mobilenetv2.yaml",
+        "yolov5s-mobilenetv2.yaml", "yolov5n-dwconv.yaml", "yolov5s-dwconv.yaml")
+QUICK = ("yolov5n-shufflenetv2.yaml", "yolov5n-mobilenetv2.yaml", "yolov5n-dwconv.yaml")
+CPU_RUNTIMES = ("eager", "channels_last", "compile", "onnxruntime")
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--cfgs", nargs="+", help="configs to time besides the baselines (default: all of ours)")
+    p.add_argument("--imgsz", nargs="+", type=int, default=None, help="input sizes (default 320 640)")
+    p.add_argument("--runtimes", nargs="+", choices=CPU_RUNTIMES + ("cuda",), default=None,
+                   help="default: all CPU runtimes, plus cuda (fp16, batch 1 and 32) when CUDA is present")
+    p.add_argument("--threads", type=int, default=None, help="torch/ORT intra-op threads (default: torch's)")
+    p.add_argument("--reps", type=int, default=None, help="timed rounds per model (default 30; quick 5)")
+    p.add_argument("--warmup", type=int, default=3, help="untimed runs per model first")
+    p.add_argument("--quick", action="store_true", help="one config per family, 320 only, eager+onnxruntime, 5 reps")
+    p.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocess per model")
+    p.add_argument("--micro", action="store_true", help="also run the per-block micro-benchmark")
+    p.add_argument("--out", type=Path, default=Path("runs/bench"), help="JSON, CSV and plots go here")
+
+
+# --- building --------------------------------------------------------------------------------------
+
+def build(cfg: str, nc: int = 80):
+    """A fused, eval-mode YOLOv5 model of ``cfg`` (ours or YOLOv5's), built by the patched YOLOv5."""
+    from .configs import resolve_config
+    from .yolov5_env import import_yolo, yolov5_root
+
+    yolo = import_yolo()
+    path = resolve_config(cfg, extra_dirs=(yolov5_root() / "models",))
+    import contextlib
+    import io
+
+    with contextlib.redirect_stdout(io.StringIO()), _quiet_yolov5():
+        model = yolo.Model(str(path), ch=3, nc=nc).eval()
+        for m in model.modules():  # export-style Detect: plain tensor output, no grid caching surprises
+            if type(m).__name__ == "Detect":
+                m.inplace = False
+        model.fuse()
+    return model
+
+
+class _quiet_yolov5:
+    """Silence YOLOv5's logger while building (it prints the whole layer table)."""
+
+    def __enter__(self):
+        import logging
+
+        self.loggers = [logging.getLogger(n) for n in ("yolov5", "")]
+        self.levels = [lg.level for lg in self.loggers]
+        for lg in self.loggers:
+            lg.setLevel(logging.ERROR)
+
+    def __exit__(self, *exc):
+        for lg, lv in zip(self.loggers, self.levels):
+            lg.setLevel(lv)
+
+
+def gflops(model, imgsz: int) -> float:
+    """GFLOPs as YOLOv5 counts them (thop MACs x 2) at imgsz x imgsz, batch 1."""
+    import thop
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        macs = thop.profile(copy.deepcopy(model), inputs=(torch.zeros(1, 3, imgsz, imgsz),), verbose=False)[0]
+    return macs * 2 / 1e9
+
+
+# --- runtimes --------------------------------------------------------------------------------------
+
+def _first(y):
+    return y[0] if isinstance(y, (tuple, list)) else y
+
+
+def make_runner(runtime: str, model, imgsz: int, threads: int, batch: int = 1):
+    """A no-argument callable that runs one inference in ``runtime``; compile/export happen here."""
+    x = torch.randn(batch, 3, imgsz, imgsz)
+    if runtime == "eager":
+        return lambda: _first(model(x))
+    if runtime == "channels_last":
+        m = copy.deepcopy(model).to(memory_format=torch.channels_last)
+        xc = x.contiguous(memory_format=torch.channels_last)
+        return lambda: _first(m(xc))
+    if runtime == "compile":
+        m = torch.compile(copy.deepcopy(model))
+        m(x)  # compile now, not inside the timed loop
+        return lambda: _first(m(x))
+    if runtime == "onnxruntime":
+        import onnxruntime as ort
+
+        f = Path(tempfile.mkdtemp()) / "m.onnx"
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(copy.deepcopy(model), x, str(f), opset_version=17, input_names=["images"], output_names=["output"],
+                              do_constant_folding=True, dynamo=False)
+        so = ort.SessionOptions()
+        so.intra_op_num_threads, so.inter_op_num_threads = threads, 1
+        sess = ort.InferenceSession(str(f), so, providers=["CPUExecutionProvider"])
+        feed = {"images": x.numpy()}
+        return lambda: sess.run(None, feed)[0]
+    if runtime.startswith("cuda"):
+        m = copy.deepcopy(model).cuda().half()
+        xg = x.cuda().half()
+
+        def run():
+            y = _first(m(xg))
+            torch.cuda.synchronize()
+            return y
+
+        return run
+    raise ValueError(f"unknown runtime {runtime!r}")
+
+
+def time_interleaved(runners: dict, reps: int, warmup: int, progress=None) -> dict[str, list[float]]:
+    """Per name, ``reps`` latencies in ms, taken round-robin across all names."""
+    with torch.no_grad():  # not inference_mode: Detect caches grids that a later export would trace
+        for r in runners.values():
+            for _ in range(warmup):
+                r()
+        times = {k: [] for k in runners}
+        for i in range(reps):
+            for k, r in runners.items():
+                t0 = time.perf_counter()
+                r()
+                times[k].append((time.perf_counter() - t0) * 1e3)
+            if progress:
+                progress(i + 1, reps)
+    return times
+
+
+def ratio_medians(times: dict[str, list[float]], base: str) -> dict[str, float]:
+    """Median over rounds of (model latency / baseline latency in the same round)."""
+    if base not in times:
+        return {}
+    return {k: statistics.median(a / b for a, b in zip(v, times[base])) for k, v in times.items()}
+
+
+def p90(v: list[float]) -> float:
+    s = sorted(v)
+    return s[min(len(s) - 1, math.ceil(0.9 * len(s)) - 1)]
+
+
+def peak_memory_mib(cfg: str, imgsz: int, threads: int) -> float:
+    """Peak resident memory of a fresh process that builds the fused model and runs one inference,
+    minus the same process's peak before building (interpreter, torch, YOLOv5 imports)."""
+    code = (
+        "import resource, sys, torch\n"
+        f"torch.set_num_threads({threads})\n"
+        "from yolov5_shuffle.bench import build\n"
+        "import yolov5_shuffle.yolov5_env as e; e.import_yolo()\n"
+        "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        f"m = build({cfg!r})\n"
+        "with torch.inference_mode():\n"
+        f"    m(torch.zeros(1, 3, {imgsz}, {imgsz}))\n"
+        "print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024)\n")
+    r = subprocess.run([sys.executable, "-W", "ignore", "-c", code], capture_output=True, text=True)
+    if r.returncode:
+        raise RuntimeError(f"memory probe for {cfg} failed: {r.stderr[-1500:]}")
+    return float(r.stdout.strip().splitlines()[-1])
+
+
+def cuda_peaks(runners: dict) -> dict[str, float]:
+    """Peak GPU memory (MiB) allocated during one inference of each model (weights included)."""
+    out = {}
+    with torch.no_grad():
+        for k, r in runners.items():
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            r()
+            out[k] = torch.cuda.max_memory_allocated() / 2**20
+    return out
+
+
+# --- reporting -------------------------------------------------------------------------------------
+
+def device_name() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return cpu
+
+
+def markdown_table(rows: list[dict]) -> str:
+    head = ("| config | imgsz | runtime | params (M) | GFLOPs | median ms | p90 ms | x yolov5n | x yolov5s | peak MiB |\n"
+            "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+    lines = [head]
+    for r in rows:
+        mem = f"{r['peak_mib']:.0f}" if r.get("peak_mib") is not None else "-"
+        rn = f"{r['ratio_yolov5n']:.2f}" if r.get("ratio_yolov5n") is not None else "-"
+        rs = f"{r['ratio_yolov5s']:.2f}" if r.get("ratio_yolov5s") is not None else "-"
+        lines.append(f"| {r['cfg']} | {r['imgsz']} | {r['runtime']} | {r['params'] / 1e6:.2f} | {r['gflops']:.1f} | "
+                     f"{r['median_ms']:.1f} | {r['p90_ms']:.1f} | {rn} | {rs} | {mem} |")
+    return "\n".join(lines)
+
+
+def plot(rows: list[dict], out: Path) -> list[Path]:
+    """Latency against GFLOPs and against parameters, one panel per runtime, one file per size."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    files = []
+    for imgsz in sorted({r["imgsz"] for r in rows}):
+        sub = [r for r in rows if r["imgsz"] == imgsz]
+        runtimes = list(dict.fromkeys(r["runtime"] for r in sub))
+        fig, axes = plt.subplots(2, len(runtimes), figsize=(4.2 * len(runtimes), 7.5), squeeze=False)
+        for j, rt in enumerate(runtimes):
+            pts = [r for r in sub if r["runtime"] == rt]
+            for i, (key, label) in enumerate((("gflops", "GFLOPs"), ("params", "parameters (M)"))):
+                ax = axes[i][j]
+                for r in pts:
+                    x = r[key] / (1e6 if key == "params" else 1)
+                    base = r["cfg"] in BASELINES
+                    ax.scatter(x, r["median_ms"], marker="s" if base else "o", color="tab:red" if base else "tab:blue")
+                    ax.annotate(r["cfg"].replace(".yaml", ""), (x, r["median_ms"]), fontsize=7,
+                                xytext=(3, 3), textcoords="offset points")
+                ax.set_xlabel(label)
+                ax.set_ylabel("median latency (ms)")
+                ax.set_title(f"{rt}, {imgsz} px", fontsize=9)
+                ax.grid(alpha=0.3)
+        fig.suptitle(f"Latency is not FLOPs: {device_name()} (squares: YOLOv5 baselines)", fontsize=10)
+        fig.tight_layout()
+        f = out / f"latency_{imgsz}.png"
+        fig.savefig(f, dpi=110)
+        plt.close(fig)
+        files.append(f)
+    return files
+
+
+# --- main ------------------------------------------------------------------------------------------
+
+def _progress(label):
+    def show(i, n):
+        if i == n or i % max(1, n // 5) == 0:
+            print(f"  {label}: round {i}/{n}", flush=True)
+
+    return show
+
+
+def run_bench(a) -> int:
+    from .configs import resolve_config
+    from .yolov5_env import YOLOv5NotFound
+
+    threads = a.threads or torch.get_num_threads()
+    torch.set_num_threads(threads)
+    cfgs = list(a.cfgs or (QUICK if a.quick else OURS))
+    sizes = a.imgsz or ([320] if a.quick else [320, 640])
+    runtimes = list(a.runtimes or (("eager", "onnxruntime") if a.quick else CPU_RUNTIMES))
+    if a.runtimes is None and torch.cuda.is_available():
+        runtimes.append("cuda")
+    reps = a.reps or (5 if a.quick else 30)
+    names = list(dict.fromkeys(list(BASELINES) + cfgs))
+    try:
+        for c in names:
+            if c not in BASELINES:
+                resolve_config(c)
+        print(f"building {len(names)} models (fused, eval) ...", flush=True)
+        models = {c: build(c) for c in names}
+    except FileNotFoundError as e:
+        raise YOLOv5NotFound(str(e)) from e
+    info = {"device": device_name(), "threads": threads, "torch": torch.__version__, "reps": reps,
+            "warmup": a.warmup, "python": platform.python_version()}
+    if "cuda" in runtimes:
+        info["gpu"] = torch.cuda.get_device_name(0)
+    print(f"device: {info['device']}; torch {info['torch']}, {threads} threads; {reps} interleaved rounds")
+    rows = []
+    for imgsz in sizes:
+        flops = {c: gflops(m, imgsz) for c, m in models.items()}
+        mem = {}
+        if not a.no_memory:
+            for c in names:
+                print(f"  peak memory: {c} at {imgsz}", flush=True)
+                mem[c] = peak_memory_mib(c, imgsz, threads)
+        for rt in runtimes:
+            batches = (1, 32) if rt == "cuda" else (1,)
+            for batch in batches:
+                label = rt if rt != "cuda" else f"cuda fp16 b{batch}"
+                print(f"[{imgsz} px, {label}] preparing {len(names)} models", flush=True)
+                runners = {c: make_runner(rt, m, imgsz, threads, batch) for c, m in models.items()}
+                times = time_interleaved(runners, reps, a.warmup, _progress(f"{imgsz} px {label}"))
+                peak = cuda_peaks(runners) if rt == "cuda" else mem
+                rn, rs = ratio_medians(times, "yolov5n.yaml"), ratio_medians(times, "yolov5s.yaml")
+                for c in names:
+                    rows.append({"cfg": c, "imgsz": imgsz, "runtime": label, "batch": batch,
+                                 "params": sum(p.numel() for p in models[c].parameters()), "gflops": flops[c],
+                                 "median_ms": statistics.median(times[c]), "p90_ms": p90(times[c]),
+                                 "ratio_yolov5n": rn.get(c), "ratio_yolov5s": rs.get(c), "peak_mib": peak.get(c),
+                                 "times_ms": times[c]})
+                del runners
+    table = markdown_table(rows)
+    print(f"\nMeasured on {info['device']}, {threads} threads, torch {info['torch']}; batch 1 unless noted; "
+          f"ratios are per-round medians against the baseline timed in the same round.\n")
+    print(table)
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "bench.json").write_text(json.dumps({"info": info, "rows": rows}, indent=1))
+    with (out / "bench.csv").open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=[k for k in rows[0] if k != "times_ms"], extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
+    (out / "bench.md").write_text(table + "\n")
+    pngs = plot(rows, out)
+    print(f"\nwrote {out / 'bench.json'}, {out / 'bench.csv'}, {out / 'bench.md'}, {', '.join(map(str, pngs))}")
+    if a.micro:
+        from .microbench import run_micro
+
+        run_micro(reps=reps, threads=threads, out=out)
+    return 0

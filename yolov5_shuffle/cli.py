@@ -6,15 +6,13 @@ import argparse
 import sys
 from pathlib import Path
 
+from .errors import UserError
+
 
 def _vendor(a) -> int:
-    from .vendor import VendorError, vendor
+    from .vendor import vendor
 
-    try:
-        print(vendor(a.version, a.from_path, a.dest, a.sha256, pth=not a.no_pth, force=a.force))
-    except VendorError as e:
-        print(f"vendor: {e}", file=sys.stderr)
-        return 2
+    print(vendor(a.version, a.from_path, a.dest, a.sha256, pth=not a.no_pth, force=a.force))
     return 0
 
 
@@ -25,11 +23,7 @@ def _patch(a) -> int:
         code, why = patcher.status(a.path)
         print(why, file=sys.stderr if code == patcher.REFUSED else sys.stdout)
         return code
-    try:
-        plan = patcher.plan(a.path, revert=a.revert)
-    except (patcher.PatchError, OSError, UnicodeDecodeError) as e:
-        print(f"patch: {e}", file=sys.stderr)
-        return 2
+    plan = patcher.plan(a.path, revert=a.revert)
     verb = "revert" if a.revert else "patch"
     if a.dry_run:
         sys.stdout.write(plan.diff())
@@ -37,35 +31,22 @@ def _patch(a) -> int:
     if not plan.changes:
         print(f"{plan.root}: nothing to {verb} (already {'original' if a.revert else 'patched'})")
         return 0
-    try:
-        written = patcher.apply(plan)
-    except patcher.PatchError as e:
-        print(f"patch: {e}", file=sys.stderr)
-        return 2
+    written = patcher.apply(plan)
     print(f"{plan.root}: {verb}ed {len(written)} file(s): {', '.join(written)}")
     return 0
 
 
 def _dataset(a) -> int:
-    from .dataset import DatasetError, make_dataset
+    from .dataset import make_dataset
 
-    try:
-        yaml_path = make_dataset(a.out, a.train, a.val, a.imgsz, a.seed, a.video)
-    except DatasetError as e:
-        print(f"dataset: {e}", file=sys.stderr)
-        return 2
-    print(yaml_path)
+    print(make_dataset(a.out, a.train, a.val, a.imgsz, a.seed, a.video))
     return 0
 
 
 def _init_weights(a) -> int:
-    from .weights import WeightsError, init_weights
+    from .weights import init_weights
 
-    try:
-        init_weights(a.cfg, a.torchvision_weights, a.out, nc=a.nc)
-    except WeightsError as e:
-        print(f"init-weights: {e}", file=sys.stderr)
-        return 2
+    init_weights(a.cfg, a.torchvision_weights, a.out, nc=a.nc)
     return 0
 
 
@@ -79,6 +60,22 @@ def _demo(a) -> int:
     from .demo import run_demo
 
     return run_demo(a)
+
+
+def _detect(a) -> int:
+    from .yolo_runs import detect, ensure_yolov5
+
+    print(f"results: {detect(ensure_yolov5(), a.weights, a.source, a.imgsz, a.project, a.name)}")
+    return 0
+
+
+def _train(a) -> int:
+    from .yolo_runs import ensure_yolov5, train
+
+    run = train(ensure_yolov5(), a.cfg, a.data, a.epochs, a.imgsz, a.project, a.batch_size,
+                extra=["--weights", a.weights] if a.weights else [])
+    print(f"results: {run}")
+    return 0
 
 
 def _learn(a) -> int:
@@ -132,19 +129,39 @@ def build_parser() -> argparse.ArgumentParser:
 
     de = sub.add_parser("demo", help="set up, make data, patch, train yolov5s-shufflenetv2, detect")
     de.add_argument("--workdir", type=Path, default=Path("demo_runs"), help="default demo_runs/")
-    de.add_argument("--epochs", type=int, default=10)
-    de.add_argument("--train", type=int, default=160, help="training images")
-    de.add_argument("--val", type=int, default=40, help="validation images")
-    de.add_argument("--imgsz", type=int, default=256)
+    de.add_argument("--epochs", type=int, default=20)
+    de.add_argument("--train", type=int, default=300, help="training images")
+    de.add_argument("--val", type=int, default=50, help="validation images")
+    de.add_argument("--imgsz", type=int, default=160)
+    de.add_argument("--batch", type=int, default=8)
     de.add_argument("--cfg", default="yolov5s-shufflenetv2.yaml")
     de.set_defaults(func=_demo)
+
+    tr = sub.add_parser("train", help="train.py in the vendored YOLOv5, checking config and data first")
+    tr.add_argument("--cfg", required=True, help="config name (ours or YOLOv5's) or path")
+    tr.add_argument("--data", type=Path, required=True, help="YOLO data yaml")
+    tr.add_argument("--weights", default="", help="initial weights (default: from scratch)")
+    tr.add_argument("--epochs", type=int, default=100)
+    tr.add_argument("--imgsz", type=int, default=640)
+    tr.add_argument("--batch-size", type=int, default=16)
+    tr.add_argument("--project", type=Path, default=Path("runs/train"))
+    tr.set_defaults(func=_train)
+
+    dt = sub.add_parser("detect", help="detect.py in the vendored YOLOv5, skipping unreadable images")
+    dt.add_argument("--weights", type=Path, required=True)
+    dt.add_argument("--source", type=Path, required=True, help="image, folder of images/videos, or video")
+    dt.add_argument("--imgsz", type=int, default=640)
+    dt.add_argument("--project", type=Path, default=Path("runs/detect"))
+    dt.add_argument("--name", default="exp")
+    dt.set_defaults(func=_detect)
 
     le = sub.add_parser("learn", help="train every s-config and yolov5n/s baselines alike; table of mAP")
     le.add_argument("--workdir", type=Path, default=Path("demo_runs/learn"))
     le.add_argument("--epochs", type=int, default=20)
-    le.add_argument("--train", type=int, default=200)
+    le.add_argument("--train", type=int, default=400)
     le.add_argument("--val", type=int, default=50)
-    le.add_argument("--imgsz", type=int, default=256)
+    le.add_argument("--imgsz", type=int, default=160)
+    le.add_argument("--batch", type=int, default=8)
     le.add_argument("--cfgs", nargs="+", default=None, help="default: our s-configs + yolov5n + yolov5s")
     le.add_argument("--out", type=Path, default=None, help="write the table (markdown) and JSON here")
     le.set_defaults(func=_learn)
@@ -153,7 +170,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except (UserError, FileNotFoundError, UnicodeDecodeError) as e:  # bad input: say what, exit 2
+        print(f"{args.command}: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

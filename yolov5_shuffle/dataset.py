@@ -15,11 +15,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .errors import UserError
+
 CLASSES = ("circle", "square", "triangle", "cross")
 STAMP = "dataset.json"
 
 
-class DatasetError(Exception):
+class DatasetError(UserError):
     pass
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .configs import config_files
+from .errors import UserError
 
 MARK = "# yolov5-shuffle"
 BLOCK_NAMES = ("ShuffleNetV2_InvertedResidual", "conv_bn_relu_maxpool", "MobileNetV2_Stem", "MobileNetV2_Block",
@@ -26,7 +27,7 @@ IMPORT_NAMES = BLOCK_NAMES + ("fuse_blocks", "scale_width")
 PATCHED, UNPATCHED, REFUSED = 0, 1, 2  # --check exit codes
 
 
-class PatchError(Exception):
+class PatchError(UserError):
     """The tree cannot be patched (or reverted); the message names the file and line."""
 
 

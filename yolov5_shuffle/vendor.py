@@ -19,6 +19,8 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from .errors import UserError
+
 DEFAULT_VERSION = "7.0.14"
 DEFAULT_DEST = Path("third_party/yolov5")
 STAMP = ".yolov5-shuffle-vendor"
@@ -39,7 +41,7 @@ CACHE = Path.home() / ".cache" / "yolov5-shuffle" / "wheels"
 _COMPAT = (("torch.load", "weights_only=False"), ("torch.onnx.export", "dynamo=False"))
 
 
-class VendorError(Exception):
+class VendorError(UserError):
     pass
 
 

@@ -15,6 +15,7 @@ import torch
 import torch.nn as nn
 
 from . import blocks
+from .errors import UserError
 
 # What of each torchvision classifier is the feature extractor our backbones reproduce.
 _TV_BACKBONES = {
@@ -25,7 +26,7 @@ _OUR_BLOCKS = (blocks.ShuffleNetV2_InvertedResidual, blocks.conv_bn_relu_maxpool
                blocks.MobileNetV2_Block)
 
 
-class WeightsError(Exception):
+class WeightsError(UserError):
     pass
 
 

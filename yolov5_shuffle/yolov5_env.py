@@ -6,8 +6,10 @@ import importlib
 from pathlib import Path
 from types import ModuleType
 
+from .errors import UserError
 
-class YOLOv5NotFound(ImportError):
+
+class YOLOv5NotFound(UserError, ImportError):
     pass
 
 

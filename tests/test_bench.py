@@ -1,0 +1,54 @@
+"""The benchmark's outputs have the right form and make sense (no timing thresholds: those are reported)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+
+import torch
+
+from conftest import run_cli
+from yolov5_shuffle import bench, blocks, microbench
+
+
+def test_bench_quick_outputs_every_row_finite_and_consistent(tmp_path):
+    r = run_cli("bench", "--quick", "--reps", "3", "--warmup", "1", "--out", tmp_path, check=True)
+    data = json.loads((tmp_path / "bench.json").read_text())
+    rows = data["rows"]
+    assert data["info"]["threads"] >= 1 and data["info"]["device"]
+    want = {(c, rt) for c in bench.BASELINES + bench.QUICK for rt in ("eager", "onnxruntime")}
+    assert {(x["cfg"], x["runtime"]) for x in rows} == want and all(x["imgsz"] == 320 for x in rows)
+    for x in rows:
+        assert all(math.isfinite(t) and t > 0 for t in x["times_ms"]) and len(x["times_ms"]) == 3
+        assert x["p90_ms"] >= x["median_ms"] > 0
+        assert x["params"] > 1e5 and x["gflops"] > 0 and x["peak_mib"] > 0
+        assert x["ratio_yolov5n"] > 0 and x["ratio_yolov5s"] > 0
+        if x["cfg"] == "yolov5n.yaml":
+            assert x["ratio_yolov5n"] == 1.0
+    by = {x["cfg"]: x for x in rows if x["runtime"] == "eager"}
+    # GFLOPs at 320 are a quarter of YOLOv5's printed 640 figures (4.6 and 16.6)
+    assert abs(by["yolov5n.yaml"]["gflops"] - 4.6 / 4) < 0.05 and abs(by["yolov5s.yaml"]["gflops"] - 16.6 / 4) < 0.1
+    assert by["yolov5n.yaml"]["params"] == 1872157
+    assert len(list(csv.DictReader((tmp_path / "bench.csv").open()))) == len(rows)
+    png = (tmp_path / "latency_320.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+    assert "| yolov5n-shufflenetv2.yaml | 320 | eager |" in r.stdout
+
+
+def test_ratio_medians_are_per_round():
+    times = {"a": [10.0, 20.0, 30.0], "base": [10.0, 10.0, 10.0]}
+    assert bench.ratio_medians(times, "base") == {"a": 2.0, "base": 1.0}
+    assert bench.ratio_medians(times, "missing") == {}
+    assert bench.p90([5.0, 1.0, 2.0, 3.0, 4.0]) == 5.0
+
+
+def test_shuffle_variants_are_exact_and_micro_reports(tmp_path):
+    a, b = torch.randn(2, 6, 5, 5), torch.randn(2, 6, 5, 5)
+    ref = blocks.channel_shuffle(torch.cat((a, b), 1), 2)
+    for name, f in microbench.shuffle_variants().items():
+        assert torch.equal(f(a, b), ref), name
+    res = microbench.run_micro(reps=20, out=tmp_path)
+    assert len(res["shufflenet"]) == 3 and len(res["mobilenet"]) == 3 and len(res["shuffle"]) == 3
+    assert all(r["ratio"] > 0 and math.isfinite(r["ratio"]) for r in res["shufflenet"] + res["mobilenet"])
+    assert (tmp_path / "micro.md").is_file()

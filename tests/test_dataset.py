@@ -1,0 +1,59 @@
+"""The generated demo dataset: deterministic, valid YOLO labels, a readable video, clear refusals."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import yaml
+
+from yolov5_shuffle.dataset import CLASSES, DatasetError, make_dataset, validate
+
+
+def test_dataset_is_valid_deterministic_and_varied(tmp_path):
+    a = make_dataset(tmp_path / "a", train=12, val=4, imgsz=128, seed=3, video=True)
+    b = make_dataset(tmp_path / "b", train=12, val=4, imgsz=128, seed=3)
+    d = yaml.safe_load(a.read_text())
+    assert d["path"] == str(tmp_path / "a") and d["nc"] == len(CLASSES) and len(d["names"]) == len(CLASSES)
+    assert validate(tmp_path / "a") > 12
+    for split, n in (("train", 12), ("val", 4)):
+        imgs = sorted((tmp_path / "a" / "images" / split).glob("*.jpg"))
+        assert len(imgs) == n
+        for img in imgs:
+            assert (tmp_path / "a" / "labels" / split / f"{img.stem}.txt").read_text() == \
+                   (tmp_path / "b" / "labels" / split / f"{img.stem}.txt").read_text()
+    labels = np.array([list(map(float, ln.split())) for f in (tmp_path / "a" / "labels" / "train").glob("*.txt")
+                       for ln in f.read_text().splitlines()])
+    assert set(labels[:, 0].astype(int)) == set(range(len(CLASSES)))  # every class occurs
+    assert labels[:, 3].max() / labels[:, 3].min() > 2  # sizes vary
+    assert (labels[:, 1:3].std(axis=0) > 0.1).all()  # positions vary
+    cap = cv2.VideoCapture(str(tmp_path / "a" / "video.mp4"))
+    ok, frame = cap.read()
+    assert ok and frame.shape == (128, 128, 3) and cap.get(cv2.CAP_PROP_FRAME_COUNT) >= 24
+
+
+def test_same_settings_reuse_other_settings_refuse(tmp_path, capsys):
+    make_dataset(tmp_path / "d", train=2, val=1, imgsz=64)
+    stamp = (tmp_path / "d" / "dataset.json").stat().st_mtime_ns
+    make_dataset(tmp_path / "d", train=2, val=1, imgsz=64)
+    assert "reusing" in capsys.readouterr().out
+    assert (tmp_path / "d" / "dataset.json").stat().st_mtime_ns == stamp
+    with pytest.raises(DatasetError, match="other settings"):
+        make_dataset(tmp_path / "d", train=3, val=1, imgsz=64)
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "x").write_text("mine")
+    with pytest.raises(DatasetError, match="not empty"):
+        make_dataset(tmp_path / "busy", train=2, val=1, imgsz=64)
+    with pytest.raises(DatasetError, match="multiple of 32"):
+        make_dataset(tmp_path / "e", imgsz=100)
+
+
+def test_validate_catches_bad_labels(tmp_path):
+    make_dataset(tmp_path / "d", train=2, val=1, imgsz=64)
+    lbl = next((tmp_path / "d" / "labels" / "train").glob("*.txt"))
+    lbl.write_text("7 0.5 0.5 0.2 0.2\n")
+    with pytest.raises(DatasetError, match="class id 7"):
+        validate(tmp_path / "d")
+    lbl.write_text("0 0.95 0.5 0.2 0.2\n")
+    with pytest.raises(DatasetError, match="not inside the image"):
+        validate(tmp_path / "d")
