@@ -29,7 +29,7 @@ def test_bench_quick_outputs_every_row_finite_and_consistent(tmp_path):
     by = {x["cfg"]: x for x in rows if x["runtime"] == "eager"}
     # GFLOPs at 320 are a quarter of YOLOv5's printed 640 figures (4.6 and 16.6)
     assert abs(by["yolov5n.yaml"]["gflops"] - 4.6 / 4) < 0.05 and abs(by["yolov5s.yaml"]["gflops"] - 16.6 / 4) < 0.1
-    assert by["yolov5n.yaml"]["params"] == 1872157
+    assert by["yolov5n.yaml"]["params"] == 1867405  # fused: YOLOv5's 1,872,157 less the BatchNorm affine terms
     assert len(list(csv.DictReader((tmp_path / "bench.csv").open()))) == len(rows)
     png = (tmp_path / "latency_320.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000

@@ -22,7 +22,7 @@ import pytest
 from conftest import run_cli
 from yolov5_shuffle.dataset import make_dataset
 from yolov5_shuffle.learning import read_results
-from yolov5_shuffle.yolo_runs import ensure_yolov5, train
+from yolov5_shuffle.yolo_runs import SHORT_RUN, ensure_yolov5, train
 
 S_CONFIGS = ["yolov5s-shufflenetv2.yaml", "yolov5s-mobilenetv2.yaml", "yolov5s-dwconv.yaml", "yolov5-lite-s.yaml"]
 IMGSZ = 128
@@ -205,8 +205,8 @@ def test_learning_table_short_form(tmp_path):
 def test_map50_floor_after_real_training(yolo_root, tmp_path):
     """Outside CI (pytest -m slow, ~10 min on 2 cores): the demo settings must actually learn."""
     data = make_dataset(tmp_path / "d", train=400, val=50, imgsz=160, seed=0)
-    run = train(yolo_root, "yolov5s-shufflenetv2.yaml", data, 30, 160, tmp_path / "runs", batch=8)
+    run = train(yolo_root, "yolov5s-shufflenetv2.yaml", data, 20, 160, tmp_path / "runs", batch=8, extra=SHORT_RUN)
     assert read_results(run)["mAP50"] >= MAP50_FLOOR
 
 
-MAP50_FLOOR = 0.30  # set from the measured run in the README's learning table
+MAP50_FLOOR = 0.30  # measured 0.46 with these settings (H100 run, README "Learning"); floor leaves room for CPU noise

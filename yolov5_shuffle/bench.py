@@ -102,7 +102,9 @@ def make_runner(runtime: str, model, imgsz: int, threads: int, batch: int = 1):
     if runtime == "eager":
         return lambda: _first(model(x))
     if runtime == "channels_last":
-        m = copy.deepcopy(model).to(memory_format=torch.channels_last)
+        m = copy.deepcopy(model)
+        for conv in (x for x in m.modules() if isinstance(x, torch.nn.Conv2d)):  # not .to(): Detect caches 5-D grids
+            conv.weight.data = conv.weight.data.contiguous(memory_format=torch.channels_last)
         xc = x.contiguous(memory_format=torch.channels_last)
         return lambda: _first(m(xc))
     if runtime == "compile":
@@ -165,18 +167,20 @@ def p90(v: list[float]) -> float:
 
 
 def peak_memory_mib(cfg: str, imgsz: int, threads: int) -> float:
-    """Peak resident memory of a fresh process that builds the fused model and runs one inference,
-    minus the same process's peak before building (interpreter, torch, YOLOv5 imports)."""
+    """Peak resident memory (MiB) of a fresh process that builds the fused model and runs one inference.
+
+    Absolute, imports included (torch + YOLOv5 are most of it): the differences between rows are what
+    the model costs. (The peak after imports alone can exceed a small model's whole run, so a delta
+    against it would read 0.)"""
     code = (
         "import resource, sys, torch\n"
         f"torch.set_num_threads({threads})\n"
         "from yolov5_shuffle.bench import build\n"
         "import yolov5_shuffle.yolov5_env as e; e.import_yolo()\n"
-        "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
         f"m = build({cfg!r})\n"
         "with torch.inference_mode():\n"
         f"    m(torch.zeros(1, 3, {imgsz}, {imgsz}))\n"
-        "print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024)\n")
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n")
     r = subprocess.run([sys.executable, "-W", "ignore", "-c", code], capture_output=True, text=True)
     if r.returncode:
         raise RuntimeError(f"memory probe for {cfg} failed: {r.stderr[-1500:]}")
@@ -210,7 +214,7 @@ def device_name() -> str:
 
 
 def markdown_table(rows: list[dict]) -> str:
-    head = ("| config | imgsz | runtime | params (M) | GFLOPs | median ms | p90 ms | x yolov5n | x yolov5s | peak MiB |\n"
+    head = ("| config | imgsz | runtime | params (M) | GFLOPs | median ms | p90 ms | x yolov5n | x yolov5s | peak MiB (CPU: process RSS; GPU: allocated) |\n"
             "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|")
     lines = [head]
     for r in rows:
