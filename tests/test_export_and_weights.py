@@ -67,7 +67,9 @@ def test_init_weights_transfers_and_train_accepts(yolo_root, data, tmp_path):  #
     torch.save(tv.state_dict(), tmp_path / "tv.pth")
     r = run_cli("init-weights", "--cfg", "yolov5n-shufflenetv2.yaml", "--torchvision-weights", tmp_path / "tv.pth",
                 "--out", tmp_path / "init.pt", "--nc", "4", check=True)
-    assert "transferred 282 tensors" in r.stdout  # conv1 + 16 units of stage2-4, every conv and BN tensor
+    # conv1 (6) + 3 stride-2 units (5 conv+BN pairs, 6 tensors each) + 13 stride-1 units (3 pairs): 330
+    expected = sum(k.split(".")[0] in {"conv1", "stage2", "stage3", "stage4"} for k in tv.state_dict())
+    assert expected == 330 and f"transferred {expected} tensors" in r.stdout
     model = torch.load(tmp_path / "init.pt", weights_only=False)["model"]
     assert torch.equal(model.model[1].branch1[0].conv.weight, tv.stage2[0].branch1[0].weight)
     assert torch.equal(model.model[6][2].branch2[2].bn.running_var, tv.stage4[3].branch2[6].running_var)
@@ -79,7 +81,7 @@ def test_init_weights_transfers_and_train_accepts(yolo_root, data, tmp_path):  #
     transferred = [ln for ln in (r.stdout + r.stderr).splitlines() if "Transferred" in ln]
     assert transferred, "train.py did not load the init checkpoint"
     n, total = map(int, transferred[0].split("Transferred ")[1].split(" items")[0].split("/"))
-    assert n >= 282 and n <= total
+    assert expected <= n <= total
 
 
 def test_init_weights_refuses_a_mismatched_backbone(tmp_path):
