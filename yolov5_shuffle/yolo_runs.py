@@ -7,6 +7,7 @@ check the config, data yaml and sources up front and say which file is wrong.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -110,6 +111,17 @@ def readable_images(folder: Path) -> tuple[list[Path], list[Path]]:
     return good, bad
 
 
+def _link_folder(files: list[Path], folder: Path) -> Path:
+    """A folder holding `files` under their own names (links where the OS allows, else copies)."""
+    folder.mkdir()
+    for f in files:
+        try:
+            (folder / f.name).symlink_to(f.resolve())
+        except OSError:
+            shutil.copy2(f, folder / f.name)
+    return folder
+
+
 def detect(root: Path, weights: Path, source: Path, imgsz: int, project: Path, name: str,
            capture: bool = False, extra: list[str] = ()) -> Path:
     """detect.py on an image, a folder (unreadable images skipped with a warning) or a video."""
@@ -129,9 +141,8 @@ def detect(root: Path, weights: Path, source: Path, imgsz: int, project: Path, n
             videos = [p for p in sorted(source.iterdir()) if p.suffix.lower() in VIDEO_SUFFIXES]
             if not good and not videos:
                 raise YOLOv5Error(f"source {source}: no readable images or videos in it")
-            if bad:  # YOLOv5 stops at the first unreadable image: hand it the readable ones as a list
-                arg = Path(tmp) / "sources.txt"
-                arg.write_text("\n".join(str(p.resolve()) for p in good + videos) + "\n")
+            if bad:  # YOLOv5 stops at the first unreadable image, and saves nothing for a .txt list:
+                arg = _link_folder(good + videos, Path(tmp) / "source")  # a folder of the readable ones
         elif source.suffix.lower() in IMAGE_SUFFIXES:
             import cv2
 
