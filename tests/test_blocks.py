@@ -155,6 +155,31 @@ def test_shuffle_interleaves_the_two_branches():
     assert torch.equal(blocks.concat_shuffle(a, b), blocks.channel_shuffle(torch.cat((a, b), 1), 2))
 
 
+@pytest.mark.parametrize("shape", [(1, 24, 160, 160), (2, 5, 7, 9), (1, 3, 1, 1), (1, 4, 2, 3)])
+def test_strided_max_pool_is_bit_identical(shape):
+    x = torch.randn(shape) - 5  # all negative: the -inf padding must never win
+    assert torch.equal(blocks.max_pool_3x3_s2(x), nn.functional.max_pool2d(x, 3, 2, 1))
+
+
+def test_stem_takes_the_strided_pool_only_for_cpu_nchw_inference():
+    x = torch.randn(1, 8, 33, 32)
+    assert not blocks._use_strided_max_pool(x)  # grad enabled: training keeps max-pool's gradient
+    with torch.no_grad():
+        assert blocks._use_strided_max_pool(x)
+        assert not blocks._use_strided_max_pool(x.contiguous(memory_format=torch.channels_last))
+        stem = conv_bn_relu_maxpool(3, 8).eval()
+        img = torch.randn(1, 3, 130, 128)
+        assert torch.equal(stem(img), stem.maxpool(stem.conv(img)))
+
+
+def test_exported_stem_is_a_plain_maxpool(tmp_path):
+    onnx = pytest.importorskip("onnx")
+    torch.onnx.export(conv_bn_relu_maxpool(3, 8).eval(), torch.randn(1, 3, 64, 64), str(tmp_path / "stem.onnx"),
+                      opset_version=17, dynamo=False)
+    ops = {n.op_type for n in onnx.load(str(tmp_path / "stem.onnx")).graph.node}
+    assert "MaxPool" in ops and "Max" not in ops
+
+
 @pytest.mark.parametrize("make,match", [
     (lambda: ShuffleNetV2_InvertedResidual(24, 115, 2), "c2 must be even.*115"),
     (lambda: ShuffleNetV2_InvertedResidual(24, 48, 1), "c1 must equal c2; got c1=24, c2=48"),

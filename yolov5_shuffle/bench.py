@@ -40,6 +40,7 @@ def add_arguments(p) -> None:
     p.add_argument("--quick", action="store_true", help="one config per family, 320 only, eager+onnxruntime, 5 reps")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocess per model")
     p.add_argument("--micro", action="store_true", help="also run the per-block micro-benchmark")
+    p.add_argument("--profile", action="store_true", help="also split each model's eager time by kind of operator")
     p.add_argument("--out", type=Path, default=Path("runs/bench"), help="JSON, CSV and plots go here")
 
 
@@ -335,6 +336,14 @@ def run_bench(a) -> int:
     (out / "bench.md").write_text(table + "\n")
     pngs = plot(rows, out)
     print(f"\nwrote {out / 'bench.json'}, {out / 'bench.csv'}, {out / 'bench.md'}, {', '.join(map(str, pngs))}")
+    if a.profile:
+        from . import profile
+
+        for imgsz in sizes:
+            print(f"profiling {len(names)} models at {imgsz} px", flush=True)
+            text = profile.markdown({c: profile.profile_model(m, imgsz) for c, m in models.items()}, imgsz, threads)
+            print("\n" + text)
+            (out / f"profile_{imgsz}.md").write_text(text + "\n")
     if a.micro:
         from .microbench import run_micro
 

@@ -69,7 +69,10 @@ def check_data_yaml(data: Path) -> dict:
 
 
 def _run(root: Path, script: str, args: list[str], capture: bool = False) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    # YOLOv5 7.0 calls torch.cuda.amp.* once per batch; torch's FutureWarning for it would bury the progress bar
+    quiet = "ignore:`torch.cuda.amp:FutureWarning"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1",
+           "PYTHONWARNINGS": ",".join(filter(None, (os.environ.get("PYTHONWARNINGS"), quiet)))}
     cmd = [sys.executable, script, *map(str, args)]
     print("$ " + " ".join(cmd), flush=True)
     r = subprocess.run(cmd, cwd=root, env=env, capture_output=capture, text=True)
