@@ -9,11 +9,11 @@ import math
 import torch
 
 from conftest import run_cli
-from yolov5_shuffle import bench, blocks, microbench
+from yolov5_shuffle import bench, blocks, microbench, profile
 
 
 def test_bench_quick_outputs_every_row_finite_and_consistent(tmp_path):
-    r = run_cli("bench", "--quick", "--reps", "3", "--warmup", "1", "--out", tmp_path, check=True)
+    r = run_cli("bench", "--quick", "--reps", "3", "--warmup", "1", "--profile", "--out", tmp_path, check=True)
     data = json.loads((tmp_path / "bench.json").read_text())
     rows = data["rows"]
     assert data["info"]["threads"] >= 1 and data["info"]["device"]
@@ -34,6 +34,8 @@ def test_bench_quick_outputs_every_row_finite_and_consistent(tmp_path):
     png = (tmp_path / "latency_320.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
     assert "| yolov5n-shufflenetv2.yaml | 320 | eager |" in r.stdout
+    prof = (tmp_path / "profile_320.md").read_text()
+    assert all(f"| {c} |" in prof for c in bench.BASELINES + bench.QUICK)
 
 
 def test_ratio_medians_are_per_round():
@@ -52,3 +54,16 @@ def test_shuffle_variants_are_exact_and_micro_reports(tmp_path):
     assert len(res["shufflenet"]) == 3 and len(res["mobilenet"]) == 3 and len(res["shuffle"]) == 4
     assert all(r["ratio"] > 0 and math.isfinite(r["ratio"]) for r in res["shufflenet"] + res["mobilenet"])
     assert (tmp_path / "micro.md").is_file()
+
+
+def test_profile_sorts_convs_by_weight_shape_and_counts_every_category():
+    assert profile.categorize("aten::conv2d", [[1, 8, 4, 4], [8, 1, 3, 3]]) == "depthwise conv"
+    assert profile.categorize("aten::conv2d", [[1, 8, 4, 4], [16, 8, 1, 1]]) == "1x1 conv"
+    assert profile.categorize("aten::conv2d", [[1, 3, 4, 4], [16, 3, 6, 6]]) == "dense conv (k>1)"
+    assert profile.categorize("aten::stack", []) == "concat / shuffle copies"
+    assert profile.categorize("aten::relu_", []) == "activation"
+    unit = torch.nn.Sequential(blocks.conv_bn_relu_maxpool(3, 8), blocks.ShuffleNetV2_InvertedResidual(8, 16, 2)).eval()
+    ms = profile.profile_model(unit, 64, reps=2)
+    assert set(ms) == set(profile.CATEGORIES)
+    for c in ("dense conv (k>1)", "1x1 conv", "depthwise conv", "activation", "concat / shuffle copies"):
+        assert ms[c] > 0, c

@@ -9,10 +9,13 @@ that calls cat) are counted once, in the category of the outer call.
 
 from __future__ import annotations
 
+import os
 import statistics
 from collections import defaultdict
 
 import torch
+
+os.environ.setdefault("KINETO_LOG_LEVEL", "5")  # quiets the profiler backend (its USDT start/stop lines still print)
 
 CATEGORIES = ("dense conv (k>1)", "1x1 conv", "depthwise conv", "activation", "concat / shuffle copies",
               "add", "pool / upsample", "other")
@@ -33,7 +36,8 @@ def categorize(name: str, shapes: list) -> str:
         return "concat / shuffle copies"
     if op == "add":
         return "add"
-    if op in ("max_pool2d", "max_pool2d_with_indices", "upsample_nearest2d", "adaptive_avg_pool2d"):
+    if op in ("max_pool2d", "max_pool2d_with_indices", "upsample_nearest2d", "adaptive_avg_pool2d",
+              "pad", "constant_pad_nd", "maximum"):  # the last three: the stem's strided max-pool
         return "pool / upsample"
     return "other"
 
