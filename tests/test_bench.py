@@ -51,8 +51,8 @@ def test_shuffle_variants_are_exact_and_micro_reports(tmp_path):
     for name, f in microbench.shuffle_variants().items():
         assert torch.equal(f(a, b), ref), name
     res = microbench.run_micro(reps=20, out=tmp_path)
-    assert len(res["shufflenet"]) == 3 and len(res["mobilenet"]) == 3 and len(res["shuffle"]) == 4
-    assert all(r["ratio"] > 0 and math.isfinite(r["ratio"]) for r in res["shufflenet"] + res["mobilenet"])
+    assert len(res["stem"]) == 1 and len(res["shufflenet"]) == 3 and len(res["mobilenet"]) == 3 and len(res["shuffle"]) == 4
+    assert all(r["ratio"] > 0 and math.isfinite(r["ratio"]) for r in res["stem"] + res["shufflenet"] + res["mobilenet"])
     assert (tmp_path / "micro.md").is_file()
 
 

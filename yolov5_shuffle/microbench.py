@@ -44,6 +44,19 @@ def _pair(tv: nn.Module, ours: nn.Module) -> tuple[nn.Module, nn.Module]:
     return tv, ours.eval()
 
 
+def block_cases():
+    """(family, label, torchvision module, our module, input) for every timed block."""
+    tv_stem = tv_shufflenet.shufflenet_v2_x1_0()
+    yield ("stem", "conv1 + maxpool, 3->24 @640", nn.Sequential(tv_stem.conv1, tv_stem.maxpool),
+           blocks.conv_bn_relu_maxpool(3, 24), torch.randn(1, 3, 640, 640))
+    for label, c1, c2, s, side in SHUFFLE_CASES:
+        yield ("shufflenet", label, tv_shufflenet.InvertedResidual(c1, c2, s),
+               blocks.ShuffleNetV2_InvertedResidual(c1, c2, s), torch.randn(1, c1, side, side))
+    for label, c1, c2, s, side in MOBILE_CASES:
+        yield ("mobilenet", label, tv_mobilenet.InvertedResidual(c1, c2, s, 6), blocks.MobileNetV2_Block(c1, c2, s, 6),
+               torch.randn(1, c1, side, side))
+
+
 def shuffle_variants() -> dict:
     """cat + shuffle implementations: name -> f(a, b)."""
     def cat_view_transpose(a, b):  # torchvision
@@ -74,20 +87,14 @@ def run_micro(reps: int = 50, threads: int | None = None, out: Path | None = Non
     if threads:
         torch.set_num_threads(threads)
     reps = max(reps, 20)
-    result = {"threads": torch.get_num_threads(), "reps": reps, "shufflenet": [], "mobilenet": [], "shuffle": []}
+    result = {"threads": torch.get_num_threads(), "reps": reps, "stem": [], "shufflenet": [], "mobilenet": [],
+              "shuffle": []}
     with torch.no_grad():
-        for label, c1, c2, s, side in SHUFFLE_CASES:
-            tv, ours = _pair(tv_shufflenet.InvertedResidual(c1, c2, s), blocks.ShuffleNetV2_InvertedResidual(c1, c2, s))
-            x = torch.randn(1, c1, side, side)
-            assert torch.allclose(tv(x), ours(x), atol=1e-5), label
+        for fam, label, tv, ours, x in block_cases():
+            tv, ours = _pair(tv, ours)
+            assert torch.equal(tv(x), ours(x)) if fam == "stem" else torch.allclose(tv(x), ours(x), atol=1e-5), label
             t = time_interleaved({"tv": lambda: tv(x), "ours": lambda: ours(x)}, reps, 5)
-            result["shufflenet"].append(_ratio_row(label, t, "ours", "tv"))
-        for label, c1, c2, s, side in MOBILE_CASES:
-            tv, ours = _pair(tv_mobilenet.InvertedResidual(c1, c2, s, 6), blocks.MobileNetV2_Block(c1, c2, s, 6))
-            x = torch.randn(1, c1, side, side)
-            assert torch.allclose(tv(x), ours(x), atol=1e-5), label
-            t = time_interleaved({"tv": lambda: tv(x), "ours": lambda: ours(x)}, reps, 5)
-            result["mobilenet"].append(_ratio_row(label, t, "ours", "tv"))
+            result[fam].append(_ratio_row(label, t, "ours", "tv"))
         a, b = torch.randn(1, 58, 80, 80), torch.randn(1, 58, 80, 80)
         variants = shuffle_variants()
         ref = next(iter(variants.values()))(a, b)
@@ -102,7 +109,7 @@ def run_micro(reps: int = 50, threads: int | None = None, out: Path | None = Non
     md = [f"Per-block micro-benchmark ({result['threads']} threads, {reps} interleaved rounds, PyTorch eager, "
           "batch 1; ratio = ours / torchvision per round, median)", "",
           "| block | case | ours ms | torchvision ms | ratio |", "|---|---|---:|---:|---:|"]
-    for fam in ("shufflenet", "mobilenet"):
+    for fam in ("stem", "shufflenet", "mobilenet"):
         for r in result[fam]:
             md.append(f"| {fam} | {r['case']} | {r['ours_ms']:.3f} | {r['torchvision_ms']:.3f} | {r['ratio']:.2f} |")
     md += ["", "| concat + channel shuffle (2 x 58 x 80 x 80) | median us | ratio |", "|---|---:|---:|"]
