@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import csv
 import json
-import platform
 import time
 from pathlib import Path
 
 import torch
 
+from .bench import device_name
 from .dataset import make_dataset
 from .yolo_runs import SHORT_RUN, YOLOv5Error, ensure_yolov5, train
 
@@ -63,7 +63,7 @@ def run_learning(a) -> int:
         raise YOLOv5Error(str(e)) from e
     header = (f"{a.epochs} epochs, {a.train} train / {a.val} val generated images at {a.imgsz} px, batch {a.batch}, "
               "AdamW + hyps/hyp.demo.yaml, "
-              f"from scratch; {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
+              f"from scratch; {device_name()}, {torch.get_num_threads()} threads, "
               f"torch {torch.__version__}")
     table = markdown(rows, header)
     print("\n" + table)
