@@ -109,7 +109,13 @@ def make_runner(runtime: str, model, imgsz: int, threads: int, batch: int = 1):
         xc = x.contiguous(memory_format=torch.channels_last)
         return lambda: _first(m(xc))
     if runtime == "compile":
-        m = torch.compile(copy.deepcopy(model))
+        # Every model shares YOLOv5's forward code: without these, dynamo would recompile the later models
+        # with symbolic shapes, then stop compiling (falling back to eager) at its recompile limit.
+        for knob in ("cache_size_limit", "recompile_limit", "accumulated_cache_size_limit",
+                     "accumulated_recompile_limit"):
+            if hasattr(torch._dynamo.config, knob):
+                setattr(torch._dynamo.config, knob, max(getattr(torch._dynamo.config, knob), 256))
+        m = torch.compile(copy.deepcopy(model), dynamic=False)
         m(x)  # compile now, not inside the timed loop
         return lambda: _first(m(x))
     if runtime == "onnxruntime":

@@ -161,10 +161,12 @@ def max_pool_3x3_s2(x: torch.Tensor) -> torch.Tensor:
 
 
 def _use_strided_max_pool(x: torch.Tensor) -> bool:
-    """Inference on CPU in NCHW only: GPUs and channels_last have fast pooling, training keeps max-pool's
-    gradient (one winner per window), and traced exports (ONNX, TorchScript) get a plain MaxPool node."""
+    """Eager inference on CPU in NCHW only: GPUs and channels_last have fast pooling, training keeps
+    max-pool's gradient (one winner per window), traced exports (ONNX, TorchScript) get a plain MaxPool
+    node, and torch.compile generates its own pooling kernel."""
     return (x.device.type == "cpu" and not torch.is_grad_enabled() and x.is_contiguous()
-            and not torch.jit.is_tracing() and not torch.jit.is_scripting() and not torch.onnx.is_in_onnx_export())
+            and not torch.compiler.is_compiling() and not torch.jit.is_tracing() and not torch.jit.is_scripting()
+            and not torch.onnx.is_in_onnx_export())
 
 
 class conv_bn_relu_maxpool(nn.Module):
