@@ -178,7 +178,8 @@ def peak_memory_mib(cfg: str, imgsz: int, threads: int) -> float:
 
     Absolute, imports included (torch + YOLOv5 are most of it): the differences between rows are what
     the model costs. (The peak after imports alone can exceed a small model's whole run, so a delta
-    against it would read 0.)"""
+    against it would read 0.) Linux's ``ru_maxrss`` survives fork+exec, so it would report this parent's
+    peak; ``VmHWM`` belongs to the new process image."""
     code = (
         "import resource, sys, torch\n"
         f"torch.set_num_threads({threads})\n"
@@ -187,7 +188,8 @@ def peak_memory_mib(cfg: str, imgsz: int, threads: int) -> float:
         f"m = build({cfg!r})\n"
         "with torch.inference_mode():\n"
         f"    m(torch.zeros(1, 3, {imgsz}, {imgsz}))\n"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n")
+        "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM:')] if sys.platform == 'linux' else []\n"
+        "print(int(hwm[0].split()[1]) / 1024 if hwm else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n")
     r = subprocess.run([sys.executable, "-W", "ignore", "-c", code], capture_output=True, text=True)
     if r.returncode:
         raise RuntimeError(f"memory probe for {cfg} failed: {r.stderr[-1500:]}")
