@@ -153,8 +153,7 @@ def max_pool_3x3_s2(x: torch.Tensor) -> torch.Tensor:
     it took about a quarter of yolov5n-shufflenetv2's whole forward pass; the max of strided views runs
     on vectorised element-wise kernels, about 6x faster (``yolov5-shuffle bench --profile``).
     """
-    n, c, h, w = x.shape
-    ho, wo = (h + 1) // 2, (w + 1) // 2
+    ho, wo = (x.shape[-2] + 1) // 2, (x.shape[-1] + 1) // 2
     p = nn.functional.pad(x, (1, 1, 1, 1), value=float("-inf"))
     rows = torch.maximum(torch.maximum(p[:, :, 0:2 * ho:2], p[:, :, 1:2 * ho + 1:2]), p[:, :, 2:2 * ho + 2:2])
     return torch.maximum(torch.maximum(rows[..., 0:2 * wo:2], rows[..., 1:2 * wo + 1:2]), rows[..., 2:2 * wo + 2:2])
