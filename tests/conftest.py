@@ -20,7 +20,7 @@ CLI = [sys.executable, "-m", "yolov5_shuffle"]
 @pytest.fixture(scope="session")
 def wheels(tmp_path_factory):
     """PyPI wheels of every release we support, downloaded once per run (or taken from the user cache)."""
-    from yolov5_shuffle.vendor import fetch_wheel
+    from yolov5_shuffle.hosts.vendor import fetch_wheel
 
     return {v: fetch_wheel(v) for v in RELEASES}
 

@@ -9,7 +9,8 @@ import math
 import torch
 
 from conftest import run_cli
-from yolov5_shuffle import bench, blocks, microbench, profile
+from yolov5_shuffle import blocks
+from yolov5_shuffle.measure import bench, microbench, profile, timing
 
 
 def test_bench_quick_outputs_every_row_finite_and_consistent(tmp_path):
@@ -40,9 +41,9 @@ def test_bench_quick_outputs_every_row_finite_and_consistent(tmp_path):
 
 def test_ratio_medians_are_per_round():
     times = {"a": [10.0, 20.0, 30.0], "base": [10.0, 10.0, 10.0]}
-    assert bench.ratio_medians(times, "base") == {"a": 2.0, "base": 1.0}
-    assert bench.ratio_medians(times, "missing") == {}
-    assert bench.p90([5.0, 1.0, 2.0, 3.0, 4.0]) == 5.0
+    assert timing.ratio_medians(times, "base") == {"a": 2.0, "base": 1.0}
+    assert timing.ratio_medians(times, "missing") == {}
+    assert timing.p90([5.0, 1.0, 2.0, 3.0, 4.0]) == 5.0
 
 
 def test_shuffle_variants_are_exact_and_micro_reports(tmp_path):

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from conftest import RELEASES, REPO, make_tree, python_in, run_cli, snapshot
-from yolov5_shuffle import patcher
+from yolov5_shuffle.hosts import patch as patcher
 
 SHAPES = [(v, "pypi") for v in RELEASES] + [(v, "upstream") for v in RELEASES] + [("7.0.14", "master")]
 SHAPE_IDS = [f"{v}-{layout}" for v, layout in SHAPES]
@@ -58,7 +58,7 @@ def test_width_and_depth_multiples_scale_our_blocks(tree_factory, tmp_path):
     """Registered like YOLOv5's Conv/C3: input channels inserted, c2 x width_multiple, n x depth_multiple."""
     root = tree_factory("7.0.14", "pypi")
     run_cli("patch", root, check=True)
-    cfg = (REPO / "models_yaml" / "yolov5s-shufflenetv2.yaml").read_text()
+    cfg = (REPO / "yolov5_shuffle" / "cfg" / "yolov5" / "yolov5s-shufflenetv2.yaml").read_text()
     cfg = cfg.replace("depth_multiple: 1.0", "depth_multiple: 0.5").replace("width_multiple: 1.0", "width_multiple: 0.5")
     (tmp_path / "half.yaml").write_text(cfg)
     code = ("from yolov5.models.yolo import Model\n"
@@ -112,16 +112,18 @@ def test_refuses_hand_registered_block_and_writes_nothing(tree_factory):
     assert snapshot(root) == before
 
 
-def test_refuses_a_changed_patch_line(tree_factory):
+def test_changed_patch_line_refuses_apply_but_reverts(tree_factory):
     root = tree_factory("7.0.14", "pypi")
+    original = snapshot(root)
     run_cli("patch", root, check=True)
     yolo = root / "models" / "yolo.py"
     yolo.write_text(yolo.read_text().replace("scale_width(args[0], gw)", "args[0]"))
     before = snapshot(root)
-    for args in ([], ["--revert"]):
-        r = run_cli("patch", root, *args)
-        assert r.returncode == 2 and "changed or moved by hand" in r.stderr
+    r = run_cli("patch", root)
+    assert r.returncode == 2 and "changed or moved by hand" in r.stderr
     assert snapshot(root) == before
+    run_cli("patch", root, "--revert", check=True)  # the changed line is still ours (it carries the marker)
+    assert snapshot(root) == original
 
 
 def test_refuses_unknown_shape(tree_factory):

@@ -21,8 +21,8 @@ import pytest
 
 from conftest import run_cli
 from yolov5_shuffle.dataset import make_dataset
-from yolov5_shuffle.learning import read_results
-from yolov5_shuffle.yolo_runs import SHORT_RUN, ensure_yolov5, train
+from yolov5_shuffle.measure.learning import read_results
+from yolov5_shuffle.hosts.runs import SHORT_RUN, ensure_yolov5, train
 
 S_CONFIGS = ["yolov5s-shufflenetv2.yaml", "yolov5s-mobilenetv2.yaml", "yolov5s-dwconv.yaml", "yolov5-lite-s.yaml"]
 IMGSZ = 128

@@ -159,12 +159,15 @@ def max_pool_3x3_s2(x: torch.Tensor) -> torch.Tensor:
     return torch.maximum(torch.maximum(rows[..., 0:2 * wo:2], rows[..., 1:2 * wo + 1:2]), rows[..., 2:2 * wo + 2:2])
 
 
+_compiling = getattr(getattr(torch, "compiler", None), "is_compiling", lambda: False)  # torch < 2.3 has none
+
+
 def _use_strided_max_pool(x: torch.Tensor) -> bool:
     """Eager inference on CPU in NCHW only: GPUs and channels_last have fast pooling, training keeps
     max-pool's gradient (one winner per window), traced exports (ONNX, TorchScript) get a plain MaxPool
     node, and torch.compile generates its own pooling kernel."""
     return (x.device.type == "cpu" and not torch.is_grad_enabled() and x.is_contiguous()
-            and not torch.compiler.is_compiling() and not torch.jit.is_tracing() and not torch.jit.is_scripting()
+            and not _compiling() and not torch.jit.is_tracing() and not torch.jit.is_scripting()
             and not torch.onnx.is_in_onnx_export())
 
 

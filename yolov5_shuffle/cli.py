@@ -10,29 +10,35 @@ from .errors import UserError
 
 
 def _vendor(a) -> int:
-    from .vendor import vendor
+    from .hosts.vendor import vendor
 
     print(vendor(a.version, a.from_path, a.dest, a.sha256, pth=not a.no_pth, force=a.force))
     return 0
 
 
 def _patch(a) -> int:
-    from . import patcher
+    from .hosts import patch
 
     if a.check:
-        code, why = patcher.status(a.path)
-        print(why, file=sys.stderr if code == patcher.REFUSED else sys.stdout)
+        code, why = patch.status(a.path)
+        print(why, file=sys.stderr if code == patch.REFUSED else sys.stdout)
         return code
-    plan = patcher.plan(a.path, revert=a.revert)
-    verb = "revert" if a.revert else "patch"
     if a.dry_run:
+        plan = patch.plan(a.path, revert=a.revert)
+        for note in plan.notes:
+            print(f"note: {note}", file=sys.stderr)
         sys.stdout.write(plan.diff())
         return 0
-    if not plan.changes:
-        print(f"{plan.root}: nothing to {verb} (already {'original' if a.revert else 'patched'})")
-        return 0
-    written = patcher.apply(plan)
-    print(f"{plan.root}: {verb}ed {len(written)} file(s): {', '.join(written)}")
+    plan, written, restored = patch.run(a.path, revert=a.revert)
+    verb = "revert" if a.revert else "patch"
+    if restored:
+        print(f"{plan.root}: rolled back an interrupted run ({', '.join(restored)})")
+    for note in plan.notes:
+        print(f"note: {note}")
+    if not written:
+        print(f"{plan.root}: nothing to {verb} (already {'original' if a.revert else 'patched'}; {plan.tree.host.label})")
+    else:
+        print(f"{plan.root}: {verb}ed {plan.tree.host.label}, {len(written)} file(s): {', '.join(written)}")
     return 0
 
 
@@ -51,7 +57,7 @@ def _init_weights(a) -> int:
 
 
 def _bench(a) -> int:
-    from .bench import run_bench
+    from .measure.bench import run_bench
 
     return run_bench(a)
 
@@ -63,14 +69,14 @@ def _demo(a) -> int:
 
 
 def _detect(a) -> int:
-    from .yolo_runs import detect, ensure_yolov5
+    from .hosts.runs import detect, ensure_yolov5
 
     print(f"results: {detect(ensure_yolov5(), a.weights, a.source, a.imgsz, a.project, a.name)}")
     return 0
 
 
 def _train(a) -> int:
-    from .yolo_runs import ensure_yolov5, train
+    from .hosts.runs import ensure_yolov5, train
 
     run = train(ensure_yolov5(), a.cfg, a.data, a.epochs, a.imgsz, a.project, a.batch_size,
                 extra=["--weights", a.weights] if a.weights else [])
@@ -79,7 +85,7 @@ def _train(a) -> int:
 
 
 def _learn(a) -> int:
-    from .learning import run_learning
+    from .measure.learning import run_learning
 
     return run_learning(a)
 
@@ -88,17 +94,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="yolov5-shuffle", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
 
-    v = sub.add_parser("vendor", help="materialise a pinned YOLOv5 into a git-ignored folder")
+    v = sub.add_parser("vendor", help="materialise a host tree (YOLOv5, YOLOv7) with fixes for today's packages")
     v.add_argument("--version", default="7.0.14", help="PyPI yolov5 version (default 7.0.14)")
-    v.add_argument("--from", dest="from_path", type=Path, help="copy this checkout/wheel/archive instead")
-    v.add_argument("--dest", type=Path, default=Path("third_party/yolov5"), help="default third_party/yolov5")
+    v.add_argument("--from", dest="from_path", type=Path,
+                   help="copy this YOLOv5/YOLOv7 checkout, wheel or archive instead of the PyPI wheel")
+    v.add_argument("--dest", type=Path, default=None,
+                   help="default third_party/<host>: yolov5 (PyPI), yolov5-git, yolov7")
     v.add_argument("--sha256", help="expected sha256 of the wheel, for versions we have not checked")
     v.add_argument("--no-pth", action="store_true", help="do not put the tree on this environment's import path")
     v.add_argument("--force", action="store_true", help="replace a tree vendored from another source")
     v.set_defaults(func=_vendor)
 
-    pa = sub.add_parser("patch", help="register our blocks and configs in a YOLOv5 checkout")
-    pa.add_argument("path", type=Path, help="YOLOv5 checkout (the folder with models/yolo.py)")
+    pa = sub.add_parser("patch", help="register our blocks and configs in a YOLOv5 or YOLOv7 checkout")
+    pa.add_argument("path", type=Path, help="YOLOv5/YOLOv7 checkout (the folder with models/yolo.py)")
     g = pa.add_mutually_exclusive_group()
     g.add_argument("--check", action="store_true", help="exit 0 patched, 1 patchable, 2 cannot patch")
     g.add_argument("--revert", action="store_true", help="restore the original bytes")
@@ -122,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     w.set_defaults(func=_init_weights)
 
     b = sub.add_parser("bench", help="measured latency, params and GFLOPs against yolov5n/yolov5s")
-    from .bench import add_arguments
+    from .measure.bench import add_arguments
 
     add_arguments(b)
     b.set_defaults(func=_bench)

@@ -1,4 +1,8 @@
-"""Where our model configs live and how a config name resolves (with suggestions when it does not)."""
+"""Where our model configs live (one folder per host dialect) and how a config name resolves.
+
+``cfg/yolov5`` holds the YOLOv5 yaml dialect, ``cfg/yolov7`` YOLOv7's, ``cfg/ultralytics`` the
+ultralytics package's. They ship inside the package, so a plain (non-editable) install has them too.
+"""
 
 from __future__ import annotations
 
@@ -7,37 +11,46 @@ from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_DIR = PACKAGE_DIR.parent
-CONFIG_DIR = REPO_DIR / "models_yaml"
+CONFIG_ROOT = PACKAGE_DIR / "cfg"
+DIALECTS = ("yolov5", "yolov7", "ultralytics")
 
 # Families and what torchvision backbone each config's backbone equals (used by init-weights).
 SHUFFLENET, MOBILENET, DWCONV = "shufflenetv2", "mobilenetv2", "dwconv"
 
 
-def config_files() -> list[Path]:
-    """Our yaml configs, sorted by name."""
-    if not CONFIG_DIR.is_dir():
-        raise FileNotFoundError(f"{CONFIG_DIR}: the models_yaml folder is missing; install yolov5-shuffle "
-                                "from its repository (pip install -e .)")
-    return sorted(CONFIG_DIR.glob("*.yaml"))
+def config_dir(dialect: str = "yolov5") -> Path:
+    if dialect not in DIALECTS:
+        raise ValueError(f"unknown config dialect {dialect!r}; known: {', '.join(DIALECTS)}")
+    return CONFIG_ROOT / dialect
 
 
-def config_names() -> list[str]:
-    return [p.name for p in config_files()]
+def config_files(dialect: str = "yolov5") -> list[Path]:
+    """Our yaml configs for one host dialect, sorted by name."""
+    d = config_dir(dialect)
+    if not d.is_dir():
+        raise FileNotFoundError(f"{d}: our config folder is missing; reinstall yolov5-shuffle")
+    return sorted(d.glob("*.yaml"))
 
 
-def resolve_config(name: str | Path, extra_dirs: tuple[Path, ...] = ()) -> Path:
-    """A config path from a file path or a bare name (ours, or YOLOv5's in ``extra_dirs``).
+def config_names(dialect: str = "yolov5") -> list[str]:
+    return [p.name for p in config_files(dialect)]
+
+
+def resolve_config(name: str | Path, extra_dirs: tuple[Path, ...] = (), dialect: str = "yolov5") -> Path:
+    """A config path from a file path or a bare name (ours, or the host's in ``extra_dirs``).
 
     Raises FileNotFoundError naming the closest known configs.
     """
     p = Path(name)
-    if p.is_file():
-        return p
+    if p.is_file():  # a path that exists is used as given (relative to the caller's folder)
+        return p.resolve()
     candidates = {c.name: c for d in extra_dirs if Path(d).is_dir() for c in sorted(Path(d).glob("*.yaml"))}
-    candidates.update({c.name: c for c in config_files()})
+    candidates.update({c.name: c for c in config_files(dialect)})
     key = p.name if p.suffix else f"{p.name}.yaml"
-    if key in candidates:
+    if key in candidates and len(p.parts) == 1:
         return candidates[key]
+    if len(p.parts) > 1:
+        raise FileNotFoundError(f"config {name}: no such file")
     close = difflib.get_close_matches(key, list(candidates), n=3, cutoff=0.5)
     hint = f"; did you mean {', '.join(close)}?" if close else f"; known: {', '.join(sorted(candidates))}"
     raise FileNotFoundError(f"config '{name}' not found{hint}")

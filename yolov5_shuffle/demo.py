@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from .yolo_runs import SHORT_RUN, YOLOv5Error, detect, ensure_yolov5, train
+from .hosts.runs import SHORT_RUN, YOLOv5Error, detect, ensure_yolov5, train
 
 
 def run_demo(a) -> int:

@@ -83,7 +83,7 @@ def load_torchvision_backbone(layers: nn.Sequential, state: dict, prefix: str = 
 def init_weights(cfg: str | Path, tv_weights: Path, out: Path, nc: int | None = None) -> Path:
     """Build CFG with YOLOv5, load the torchvision backbone, save a checkpoint for train.py --weights."""
     from .configs import resolve_config
-    from .yolov5_env import import_yolo
+    from .hosts.env import import_yolo
 
     try:
         cfg_path = resolve_config(cfg)

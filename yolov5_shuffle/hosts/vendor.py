@@ -1,15 +1,14 @@
-"""Materialise a pinned YOLOv5 into a git-ignored folder, ready to run offline on today's stack.
+"""Materialise a host tree into a git-ignored folder, ready to run offline on today's packages.
 
 Default source: the PyPI distribution ``yolov5`` (its wheel, sha256-checked). ``--from`` takes a
-checkout, a wheel or an archive the user already has; it is copied, never touched. The copy gets
-the fixes of ``shared/docs/offline-yolov5.md`` that must live in the tree (checkpoint loading under
-torch >= 2.6); the ones that live in the environment (fonts, import path) are done here too.
+checkout, a wheel or an archive the user already has (YOLOv5 of any supported version, YOLOv7); it is
+copied, never touched. The copy gets its host's compatibility fixes (``hosts/fixes.py``); what lives
+in the environment (fonts, the import path of the PyPI packaging) is done here too.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
 import shutil
 import subprocess
 import sys
@@ -19,7 +18,9 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from .errors import UserError
+from ..errors import UserError
+from . import find
+from .fixes import apply_fixes
 
 DEFAULT_VERSION = "7.0.14"
 DEFAULT_DEST = Path("third_party/yolov5")
@@ -34,11 +35,6 @@ KNOWN_WHEELS = {
     "6.0.7": "11976935c876157f1a617447b7acf5cee1a93b36a844244194ea12c56c698a71",
 }
 CACHE = Path.home() / ".cache" / "yolov5-shuffle" / "wheels"
-
-# (call, keyword to add): torch.load of YOLOv5's own checkpoints (full pickles, refused by torch >= 2.6's
-# weights_only=True default) and torch.onnx.export (torch >= 2.9 defaults to the dynamo exporter, which
-# needs onnxscript and differs from what YOLOv5 7.0 was written for).
-_COMPAT = (("torch.load", "weights_only=False"), ("torch.onnx.export", "dynamo=False"))
 
 
 class VendorError(UserError):
@@ -84,39 +80,8 @@ def _extract(src: Path, into: Path) -> Path:
         raise VendorError(f"{src}: not a folder, wheel, zip or tar archive")
     roots = sorted({p.parent.parent for p in base.rglob("models/yolo.py")}, key=lambda p: len(p.parts))
     if not roots:
-        raise VendorError(f"{src}: no models/yolo.py inside; not a YOLOv5 checkout or release")
+        raise VendorError(f"{src}: no models/yolo.py inside; not a YOLOv5/YOLOv7 checkout or release")
     return roots[0]
-
-
-def is_pypi_layout(root: Path) -> bool:
-    text = (root / "models" / "yolo.py").read_text(errors="replace")
-    return re.search(r"^from yolov5\.models", text, re.M) is not None
-
-
-def compat_fixes(root: Path) -> int:
-    """Add the keywords of ``_COMPAT`` to YOLOv5's calls that lack them; return how many calls changed."""
-    n = 0
-    for py in root.rglob("*.py"):
-        text = new = py.read_text()
-        for call, keyword in _COMPAT:
-            pattern = re.compile(re.escape(call) + r"\(((?:[^()]|\([^()]*\))*)\)")
-
-            def repl(m, call=call, keyword=keyword):
-                if keyword.split("=")[0] in m.group(1):
-                    return m.group(0)
-                return f"{call}({m.group(1).rstrip()}, {keyword})"
-
-            new, k = pattern.subn(repl, new)
-            n += k
-        if new != text:
-            py.write_text(new)
-    return n
-
-
-def torch_version() -> str:
-    import torch
-
-    return torch.__version__.split("+")[0]
 
 
 def config_dir() -> Path:
@@ -147,46 +112,62 @@ def write_pth(parent: Path) -> Path:
     return pth
 
 
-def vendor(version: str = DEFAULT_VERSION, from_path: Path | None = None, dest: Path = DEFAULT_DEST,
+def _fixes_id(names: tuple[str, ...]) -> str:
+    """Which fixes, in which revision of fixes.py: a tree vendored with other fixes is made again."""
+    digest = hashlib.sha256(Path(__file__).with_name("fixes.py").read_bytes()).hexdigest()[:12]
+    return f"fixes {','.join(names) or 'none'} @{digest}"
+
+
+def vendor(version: str = DEFAULT_VERSION, from_path: Path | None = None, dest: Path | None = None,
            sha256: str | None = None, pth: bool = True, force: bool = False) -> Path:
-    """Materialise YOLOv5 at dest (atomically) and return dest."""
-    dest = Path(dest).resolve()
+    """Materialise a host tree at dest (atomically) with its compatibility fixes; return dest.
+
+    dest defaults to third_party/<host> (third_party/yolov5 for the PyPI packaging, which must be
+    named yolov5 because its code imports ``yolov5.*``).
+    """
     source = Path(from_path).resolve() if from_path else fetch_wheel(version, sha256)
+    if from_path and not source.exists():
+        raise VendorError(f"--from {from_path}: no such file or folder")
     label = str(source) if from_path else f"yolov5=={version} (PyPI, sha256 checked)"
+    with tempfile.TemporaryDirectory(prefix=".vendor-") as probe:
+        tree = find(_extract(source, Path(probe)))
+    host = tree.host
+    dest = Path(dest or DEFAULT_DEST.parent / host.vendor_dir).resolve()
+    stamp = f"{label}\n{_fixes_id(host.fixes)}"
     if (dest / STAMP).is_file() and not force:
-        if (dest / STAMP).read_text().strip() == label:
+        made = (dest / STAMP).read_text().strip()
+        if made == stamp:
             print(f"{dest}: already vendored from {label}; reusing it")
-            _environment(dest)
+            if pth:
+                _environment(dest, host.name)
             return dest
-        raise VendorError(f"{dest}: holds another YOLOv5 ({(dest / STAMP).read_text().strip()}); "
-                          "pass --force to replace it or choose another --dest")
+        if made.splitlines()[0] != label:
+            raise VendorError(f"{dest}: holds another tree ({made.splitlines()[0]}); "
+                              "pass --force to replace it or choose another --dest")
+        print(f"{dest}: vendored with other fixes ({made.splitlines()[-1]}); making it again")
     if dest.exists() and not (dest / STAMP).is_file():
         raise VendorError(f"{dest}: exists and was not made by yolov5-shuffle vendor; choose another --dest")
     if from_path and dest.is_relative_to(source):
         raise VendorError(f"--dest {dest} is inside --from {source}; choose a folder outside it")
+    if host.name == "yolov5-pypi" and dest.name != "yolov5":
+        raise VendorError(f"--dest {dest}: a PyPI-layout YOLOv5 imports itself as 'yolov5', so the folder "
+                          "must be named yolov5 (e.g. third_party/yolov5)")
     dest.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".vendor-") as tmp:
-        root = _extract(source, Path(tmp))
-        if is_pypi_layout(root) and dest.name != "yolov5":
-            raise VendorError(f"--dest {dest}: a PyPI-layout YOLOv5 imports itself as 'yolov5', so the folder "
-                              "must be named yolov5 (e.g. third_party/yolov5)")
-        fixed = compat_fixes(root)
-        (root / STAMP).write_text(label + "\n")
+        root = find(_extract(source, Path(tmp))).root
+        fixed = apply_fixes(root, host.fixes)
+        (root / STAMP).write_text(stamp + "\n")
         if dest.exists():
             shutil.rmtree(dest)
         root.rename(dest)
-    print(f"vendored {label} -> {dest} ({fixed} torch.load/torch.onnx.export call(s) made to work with torch {torch_version()})")
+    done = ", ".join(f"{k} {v}" for k, v in fixed.items() if v) or "none needed"
+    print(f"vendored {host.label} from {label} -> {dest}; fixes for today's packages: {done}")
     if pth:
-        _environment(dest)
+        _environment(dest, host.name)
     return dest
 
 
-def _environment(dest: Path) -> None:
-    if is_pypi_layout(dest):
+def _environment(dest: Path, host: str) -> None:
+    if host == "yolov5-pypi":
         print(f"import path: {write_pth(dest.parent)} -> {dest.parent}")
     print(f"fonts for plots: {install_fonts()}")
-    try:
-        import pkg_resources  # noqa: F401  (YOLOv5's utils/general.py needs it)
-    except ImportError:
-        print("warning: this environment lacks pkg_resources, which YOLOv5 imports; "
-              "run: pip install --no-deps 'setuptools<70'", file=sys.stderr)

@@ -15,9 +15,9 @@ import torch.nn as nn
 from torchvision.models import mobilenetv2 as tv_mobilenet
 from torchvision.models import shufflenetv2 as tv_shufflenet
 
-from . import blocks
-from .bench import time_interleaved
-from .weights import map_backbone
+from .. import blocks
+from .timing import time_interleaved
+from ..weights import map_backbone
 
 # (label, in channels, out channels, stride, input side)
 SHUFFLE_CASES = [("stride 2, 24->116 @160", 24, 116, 2, 160), ("stride 1, 116 @80", 116, 116, 1, 80),

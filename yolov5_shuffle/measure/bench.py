@@ -10,17 +10,15 @@ from __future__ import annotations
 import copy
 import csv
 import json
-import math
 import platform
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 import warnings
 from pathlib import Path
 
-import torch
+from .timing import device_name, p90, ratio_medians, time_interleaved
 
 BASELINES = ("yolov5n.yaml", "yolov5s.yaml")
 OURS = ("yolov5n-shufflenetv2.yaml", "yolov5s-shufflenetv2.yaml", "yolov5-lite-s.yaml", "yolov5n-mobilenetv2.yaml",
@@ -46,43 +44,10 @@ def add_arguments(p) -> None:
 
 # --- building --------------------------------------------------------------------------------------
 
-def build(cfg: str, nc: int = 80):
-    """A fused, eval-mode YOLOv5 model of ``cfg`` (ours or YOLOv5's), built by the patched YOLOv5."""
-    from .configs import resolve_config
-    from .yolov5_env import import_yolo, yolov5_root
-
-    yolo = import_yolo()
-    path = resolve_config(cfg, extra_dirs=(yolov5_root() / "models",))
-    import contextlib
-    import io
-
-    with contextlib.redirect_stdout(io.StringIO()), _quiet_yolov5():
-        model = yolo.Model(str(path), ch=3, nc=nc).eval()
-        for m in model.modules():  # export-style Detect: plain tensor output, no grid caching surprises
-            if type(m).__name__ == "Detect":
-                m.inplace = False
-        model.fuse()
-    return model
-
-
-class _quiet_yolov5:
-    """Silence YOLOv5's logger while building (it prints the whole layer table)."""
-
-    def __enter__(self):
-        import logging
-
-        self.loggers = [logging.getLogger(n) for n in ("yolov5", "")]
-        self.levels = [lg.level for lg in self.loggers]
-        for lg in self.loggers:
-            lg.setLevel(logging.ERROR)
-
-    def __exit__(self, *exc):
-        for lg, lv in zip(self.loggers, self.levels):
-            lg.setLevel(lv)
-
-
 def gflops(model, imgsz: int) -> float:
     """GFLOPs as YOLOv5 counts them (thop MACs x 2) at imgsz x imgsz, batch 1."""
+    import torch
+
     import thop
 
     with warnings.catch_warnings():
@@ -99,6 +64,8 @@ def _first(y):
 
 def make_runner(runtime: str, model, imgsz: int, threads: int, batch: int = 1):
     """A no-argument callable that runs one inference in ``runtime``; compile/export happen here."""
+    import torch
+
     x = torch.randn(batch, 3, imgsz, imgsz)
     if runtime == "eager":
         return lambda: _first(model(x))
@@ -144,33 +111,10 @@ def make_runner(runtime: str, model, imgsz: int, threads: int, batch: int = 1):
     raise ValueError(f"unknown runtime {runtime!r}")
 
 
-def time_interleaved(runners: dict, reps: int, warmup: int, progress=None) -> dict[str, list[float]]:
-    """Per name, ``reps`` latencies in ms, taken round-robin across all names."""
-    with torch.no_grad():  # not inference_mode: Detect caches grids that a later export would trace
-        for r in runners.values():
-            for _ in range(warmup):
-                r()
-        times = {k: [] for k in runners}
-        for i in range(reps):
-            for k, r in runners.items():
-                t0 = time.perf_counter()
-                r()
-                times[k].append((time.perf_counter() - t0) * 1e3)
-            if progress:
-                progress(i + 1, reps)
-    return times
 
 
-def ratio_medians(times: dict[str, list[float]], base: str) -> dict[str, float]:
-    """Median over rounds of (model latency / baseline latency in the same round)."""
-    if base not in times:
-        return {}
-    return {k: statistics.median(a / b for a, b in zip(v, times[base])) for k, v in times.items()}
 
 
-def p90(v: list[float]) -> float:
-    s = sorted(v)
-    return s[min(len(s) - 1, math.ceil(0.9 * len(s)) - 1)]
 
 
 def peak_memory_mib(cfg: str, imgsz: int, threads: int) -> float:
@@ -183,8 +127,7 @@ def peak_memory_mib(cfg: str, imgsz: int, threads: int) -> float:
     code = (
         "import resource, sys, torch\n"
         f"torch.set_num_threads({threads})\n"
-        "from yolov5_shuffle.bench import build\n"
-        "import yolov5_shuffle.yolov5_env as e; e.import_yolo()\n"
+        "from yolov5_shuffle.hosts.env import build\n"
         f"m = build({cfg!r})\n"
         "with torch.inference_mode():\n"
         f"    m(torch.zeros(1, 3, {imgsz}, {imgsz}))\n"
@@ -198,6 +141,8 @@ def peak_memory_mib(cfg: str, imgsz: int, threads: int) -> float:
 
 def cuda_peaks(runners: dict) -> dict[str, float]:
     """Peak GPU memory (MiB) allocated during one inference of each model (weights included)."""
+    import torch
+
     out = {}
     with torch.no_grad():
         for k, r in runners.items():
@@ -210,16 +155,6 @@ def cuda_peaks(runners: dict) -> dict[str, float]:
 
 # --- reporting -------------------------------------------------------------------------------------
 
-def device_name() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return cpu
 
 
 def markdown_table(rows: list[dict]) -> str:
@@ -281,8 +216,10 @@ def _progress(label):
 
 
 def run_bench(a) -> int:
-    from .configs import resolve_config
-    from .yolov5_env import YOLOv5NotFound
+    import torch
+
+    from ..configs import resolve_config
+    from ..hosts.env import YOLOv5NotFound, build
 
     threads = a.threads or torch.get_num_threads()
     torch.set_num_threads(threads)

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import yaml
 
-from .configs import REPO_DIR, resolve_config
-from .errors import UserError
+from ..configs import REPO_DIR, resolve_config
+from ..errors import UserError
 
 VENDORED = REPO_DIR / "third_party" / "yolov5"
 DEMO_HYP = Path(__file__).resolve().parent / "hyps" / "hyp.demo.yaml"
@@ -30,18 +30,13 @@ class YOLOv5Error(UserError):
 
 
 def ensure_yolov5(root: Path = VENDORED) -> Path:
-    """The vendored YOLOv5 (made if missing), patched."""
-    from . import patcher
+    """The vendored YOLOv5 (made if missing or vendored with older fixes), patched."""
+    from . import patch
     from .vendor import vendor
 
-    if not (root / "models" / "yolo.py").is_file():
-        vendor(dest=root)
-    plan = patcher.plan(root)
-    if plan.changes:
-        patcher.apply(plan)
-        print(f"patched {root}")
-    else:
-        print(f"{root}: patched")
+    vendor(dest=root)
+    _, written, _ = patch.run(root)
+    print(f"patched {root}" if written else f"{root}: patched")
     return root
 
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import torch
 
-from .bench import device_name
-from .dataset import make_dataset
-from .yolo_runs import SHORT_RUN, YOLOv5Error, ensure_yolov5, train
+from .timing import device_name
+from ..dataset import make_dataset
+from ..hosts.runs import SHORT_RUN, YOLOv5Error, ensure_yolov5, train
 
 DEFAULT_CFGS = ("yolov5s-shufflenetv2.yaml", "yolov5s-mobilenetv2.yaml", "yolov5s-dwconv.yaml",
                 "yolov5-lite-s.yaml", "yolov5n.yaml", "yolov5s.yaml")

@@ -1,0 +1,28 @@
+"""YOLOv5 as packaged on PyPI (``pip install yolov5``, 6.x/7.x): the same code as the git tags, with
+imports rewritten to ``from yolov5.models.common import ...``; the tree is ``site-packages/yolov5``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .base import Tree
+from .yolov5 import YOLOv5Git, _is_yolov5_yolo_py
+
+PREFIX = "yolov5."
+
+
+class YOLOv5PyPI(YOLOv5Git):
+    name = "yolov5-pypi"
+    label = "YOLOv5 PyPI packaging (yolov5 6.x - 7.x)"
+    vendor_dir = "yolov5"
+    priority = 40
+
+    def recognise(self, path: Path) -> Tree | None:
+        for root in (path, path / "yolov5"):
+            if _is_yolov5_yolo_py(root / "models" / "yolo.py", PREFIX):
+                return Tree(self, root, PREFIX)
+        return None
+
+
+HOST = YOLOv5PyPI()

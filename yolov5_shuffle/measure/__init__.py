@@ -1,0 +1,1 @@
+"""Measuring what the project claims: latency (bench, micro-bench, profile), accuracy (learn), deployment."""
