@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Set-up, idempotent: .venv with pinned deps, this package (editable), then YOLOv5 7.0 vendored and patched.
-# Re-running skips what is already done (pip is rerun only when setup.cfg changed).
+# Set-up, idempotent: .venv with today's packages (scripts/requirements.txt), this package (editable), then
+# YOLOv5 7.0 vendored with its fixes for today's packages and patched.
+# Re-running skips what is already done (pip is rerun only when the requirements changed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3.11}
@@ -10,13 +11,11 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 stamp=.venv/.yolov5-shuffle-setup
-want=$(sha256sum setup.cfg pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)
+want=$(sha256sum setup.cfg pyproject.toml scripts/setup.sh scripts/requirements.txt | sha256sum | cut -c1-16)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  echo "==> installing pinned dependencies (torch is several GB on first run)"
+  echo "==> installing today's packages (torch is several GB on first run)"
   .venv/bin/python -m pip install --upgrade "pip>=24" >/dev/null
-  .venv/bin/python -m pip install -e ".[test]"
-  # YOLOv5 7.0 imports pkg_resources (gone from setuptools >= 70); torch 2.14 asks for >= 77 but runs.
-  .venv/bin/python -m pip install --no-deps "setuptools==69.5.1"
+  .venv/bin/python -m pip install -r scripts/requirements.txt -e ".[test]"
   echo "$want" > "$stamp"
 fi
 echo "==> vendoring and patching YOLOv5"

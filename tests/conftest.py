@@ -13,6 +13,15 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+THIRD_PARTY = REPO.parent / "shared" / "third_party"  # host sources not on PyPI, laid beside the checkout
+
+
+def fixture_archive(name: str) -> Path:
+    """A host source archive from ../shared/third_party, or skip: users' machines do not have them."""
+    path = THIRD_PARTY / name
+    if not path.is_file():
+        pytest.skip(f"{path} is absent (a git archive of that host, provided beside the project's checkout only)")
+    return path
 RELEASES = ["6.0.7", "6.1.9", "6.2.3", "7.0.14"]
 CLI = [sys.executable, "-m", "yolov5_shuffle"]
 
