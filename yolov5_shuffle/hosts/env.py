@@ -1,4 +1,9 @@
-"""Find and import the YOLOv5 this environment runs (the vendored PyPI-layout tree or a checkout on sys.path)."""
+"""Find and import the host code this environment runs, and build models with it.
+
+YOLOv5: the vendored PyPI-layout tree (``yolov5.models``) or a checkout on sys.path (``models``).
+YOLOv7: the vendored tree in third_party/yolov7 (its code imports top-level ``models``/``utils``, which
+the PyPI-layout YOLOv5 leaves free, so both build side by side in one process for the benchmark).
+"""
 
 from __future__ import annotations
 
@@ -6,10 +11,14 @@ import contextlib
 import importlib
 import io
 import logging
+import sys
 from pathlib import Path
 from types import ModuleType
 
+from ..configs import REPO_DIR, config_names
 from ..errors import UserError
+
+YOLOV7_ROOT = REPO_DIR / "third_party" / "yolov7"
 
 
 class YOLOv5NotFound(UserError, ImportError):
@@ -33,18 +42,45 @@ def import_yolo() -> ModuleType:
                          "PYTHONPATH). Tried " + "; ".join(errors))
 
 
+def import_yolov7(root: Path = YOLOV7_ROOT) -> ModuleType:
+    """YOLOv7's ``models.yolo`` from the vendored tree, refusing clearly when it is missing or not patched."""
+    if not (root / "models" / "yolo.py").is_file():
+        raise YOLOv5NotFound(f"{root}: no YOLOv7 vendored; run: yolov5-shuffle vendor --from PATH/TO/yolov7 "
+                             "(a checkout or its archive), then yolov5-shuffle patch third_party/yolov7")
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    mod = importlib.import_module("models.yolo")
+    if Path(mod.__file__).resolve().parent.parent != root.resolve():
+        raise YOLOv5NotFound(f"another 'models' package ({mod.__file__}) shadows YOLOv7's in {root}")
+    if not hasattr(mod, "ShuffleNetV2_InvertedResidual"):
+        raise YOLOv5NotFound(f"{root}: this YOLOv7 is not patched; run: yolov5-shuffle patch {root}")
+    return mod
+
+
+def is_yolov7_config(cfg: str | Path) -> bool:
+    name = Path(cfg).name
+    return name in config_names("yolov7") or name.startswith("yolov7")
+
+
 def yolov5_root() -> Path:
     """The folder holding train.py / detect.py of the importable YOLOv5."""
     return Path(import_yolo().__file__).resolve().parent.parent
 
 
 def build(cfg: str, nc: int = 80):
-    """A fused, eval-mode YOLOv5 model of ``cfg`` (ours or YOLOv5's), built by the patched YOLOv5."""
+    """A fused, eval-mode model of ``cfg`` (ours or the host's), built by the patched host: YOLOv7 for
+    YOLOv7-dialect configs, YOLOv5 for the rest."""
+    import torch
+
     from ..configs import resolve_config
 
-    yolo = import_yolo()
-    path = resolve_config(cfg, extra_dirs=(yolov5_root() / "models",))
-    with contextlib.redirect_stdout(io.StringIO()), _quiet_yolov5():
+    if is_yolov7_config(cfg):
+        yolo = import_yolov7()
+        path = resolve_config(cfg, extra_dirs=(YOLOV7_ROOT / "cfg" / "training",), dialect="yolov7")
+    else:
+        yolo = import_yolo()
+        path = resolve_config(cfg, extra_dirs=(yolov5_root() / "models",))
+    with contextlib.redirect_stdout(io.StringIO()), _quiet_yolov5(), torch.no_grad():
         model = yolo.Model(str(path), ch=3, nc=nc).eval()
         for m in model.modules():  # export-style Detect: plain tensor output, no grid caching surprises
             if type(m).__name__ == "Detect":

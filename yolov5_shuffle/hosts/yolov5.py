@@ -26,7 +26,9 @@ class YOLOv5Git(Host):
     name = "yolov5"
     label = "YOLOv5 git checkout (v6.0 - master)"
     vendor_dir = "yolov5-git"
-    fixes = ("torch_load_weights_only", "onnx_export_dynamo")
+    fixes = ("pkg_resources", "roboflow_optional", "hub_download_optional", "boto3_optional", "font_offline",
+             "font_getsize", "np_trapz", "np_aliases", "torch_load_weights_only", "onnx_export_dynamo",
+             "label_cache_except", "loss_clamp_long")  # v6.0-7.0 need them; on master all but font_offline edit nothing
 
     def recognise(self, path: Path) -> Tree | None:
         return Tree(self, path) if _is_yolov5_yolo_py(path / "models" / "yolo.py", "") else None

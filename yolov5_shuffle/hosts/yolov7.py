@@ -17,7 +17,9 @@ class YOLOv7(Host):
     vendor_dir = "yolov7"
     dialect = "yolov7"
     config_dest = "cfg/training"
-    fixes = ("torch_load_weights_only", "onnx_export_dynamo")
+    fixes = ("pkg_resources", "font_getsize", "np_trapz", "np_aliases", "torch_load_weights_only", "onnx_export_dynamo",
+             "yolov7_data_yaml", "yolov7_foreign_cache", "yolov7_attempt_download", "yolov7_simplify_onnxslim",
+             "meshgrid_indexing")
     priority = 30
 
     def recognise(self, path: Path) -> Tree | None:
