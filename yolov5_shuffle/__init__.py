@@ -1,3 +1,12 @@
-"""yolov5-shuffle: ShuffleNetV2, MobileNetV2 and depthwise-separable backbones for YOLOv5."""
+"""yolov5-shuffle: ShuffleNetV2, MobileNetV2 and depthwise-separable backbones for YOLOv5, YOLOv7 and ultralytics."""
 
-__version__ = "0.1.0"
+import sys
+
+__version__ = "0.2.0"
+
+# Unpickling an ultralytics checkpoint that holds our blocks imports this package first: register then,
+# so fusing and re-training from the checkpoint's yaml work without an explicit import (hosts/ultralytics.py).
+if "ultralytics.nn.tasks" in sys.modules:
+    from .hosts.ultralytics import autoregister
+
+    autoregister()
