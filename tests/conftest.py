@@ -60,8 +60,9 @@ def to_master_shape(root: Path) -> None:
     yolo.write_text(text.replace("'Fusing layers... '", '"Fusing layers... "'))
 
 
-def make_tree(wheel: Path, dest: Path, layout: str) -> Path:
-    """A fresh YOLOv5 tree from ``wheel``: layout 'pypi' (dest/yolov5), 'upstream' or 'master' (dest)."""
+def make_tree(wheel: Path, dest: Path, layout: str, fixed: bool = False) -> Path:
+    """A fresh YOLOv5 tree from ``wheel``: layout 'pypi' (dest/yolov5), 'upstream' or 'master' (dest);
+    ``fixed``: with the vendor step's fixes for today's packages, so that its code runs here."""
     with zipfile.ZipFile(wheel) as z:
         for n in z.namelist():
             if n.startswith("yolov5/") and ".dist-info" not in n:
@@ -71,6 +72,11 @@ def make_tree(wheel: Path, dest: Path, layout: str) -> Path:
         to_upstream(root)
     if layout == "master":
         to_master_shape(root)
+    if fixed:
+        from yolov5_shuffle.hosts import find
+        from yolov5_shuffle.hosts.fixes import apply_fixes
+
+        apply_fixes(root, find(root).host.fixes)
     return root
 
 
@@ -90,8 +96,8 @@ def run_cli(*args, cwd=None, check=False, env=None):
 
 @pytest.fixture
 def tree_factory(wheels, tmp_path):
-    def make(version: str = "7.0.14", layout: str = "pypi", name: str = "t") -> Path:
-        return make_tree(wheels[version], tmp_path / name, layout)
+    def make(version: str = "7.0.14", layout: str = "pypi", name: str = "t", fixed: bool = False) -> Path:
+        return make_tree(wheels[version], tmp_path / name, layout, fixed)
 
     return make
 

@@ -37,7 +37,7 @@ def test_apply_reapply_check_revert(tree_factory, version, layout):
 
 @pytest.mark.parametrize("version,layout", SHAPES, ids=SHAPE_IDS)
 def test_patched_tree_builds_models(tree_factory, version, layout):
-    root = tree_factory(version, layout)
+    root = tree_factory(version, layout, fixed=True)
     run_cli("patch", root, check=True)
     mod = "yolov5.models" if layout == "pypi" else "models"
     code = (f"from {mod}.yolo import Model\nfrom {mod} import common\nimport torch\n"
@@ -56,7 +56,7 @@ def test_patched_tree_builds_models(tree_factory, version, layout):
 
 def test_width_and_depth_multiples_scale_our_blocks(tree_factory, tmp_path):
     """Registered like YOLOv5's Conv/C3: input channels inserted, c2 x width_multiple, n x depth_multiple."""
-    root = tree_factory("7.0.14", "pypi")
+    root = tree_factory("7.0.14", "pypi", fixed=True)
     run_cli("patch", root, check=True)
     cfg = (REPO / "yolov5_shuffle" / "cfg" / "yolov5" / "yolov5s-shufflenetv2.yaml").read_text()
     cfg = cfg.replace("depth_multiple: 1.0", "depth_multiple: 0.5").replace("width_multiple: 1.0", "width_multiple: 0.5")
@@ -72,8 +72,8 @@ def test_width_and_depth_multiples_scale_our_blocks(tree_factory, tmp_path):
 
 
 def test_checkpoint_loads_in_another_patched_checkout(wheels, tmp_path):
-    a = make_tree(wheels["7.0.14"], tmp_path / "a", "upstream")
-    b = make_tree(wheels["7.0.14"], tmp_path / "b", "upstream")
+    a = make_tree(wheels["7.0.14"], tmp_path / "a", "upstream", fixed=True)
+    b = make_tree(wheels["7.0.14"], tmp_path / "b", "upstream", fixed=True)
     for root in (a, b):
         run_cli("patch", root, check=True)
     ckpt = tmp_path / "m.pt"
