@@ -57,6 +57,31 @@ def import_yolov7(root: Path = YOLOV7_ROOT) -> ModuleType:
     return mod
 
 
+def is_ultralytics_config(cfg: str | Path) -> bool:
+    name = Path(cfg).name
+    return name in config_names("ultralytics") or name.startswith(("yolov8", "yolo11", "rtdetr"))
+
+
+def build_ultralytics(cfg: str | Path, nc: int = 80):
+    """A fused, eval-mode ultralytics model (YOLOv8/YOLO11/RT-DETR, ours or its own yaml) as a plain module."""
+    import torch
+
+    from . import ultralytics as host
+
+    host.register()
+    from ultralytics.nn.tasks import DetectionModel, RTDETRDetectionModel
+
+    path = host.resolve_config(cfg) or cfg
+    cls = RTDETRDetectionModel if Path(cfg).name.startswith("rtdetr") else DetectionModel
+    with contextlib.redirect_stdout(io.StringIO()), torch.no_grad():
+        model = cls(str(path), ch=3, nc=nc, verbose=False).eval()
+        model.fuse(verbose=False)
+        for m in model.modules():  # export mode: the decoded predictions alone, as ONNX export does
+            if hasattr(m, "export") and hasattr(m, "format"):
+                m.export, m.format = True, "onnx"
+    return model
+
+
 def is_yolov7_config(cfg: str | Path) -> bool:
     name = Path(cfg).name
     return name in config_names("yolov7") or name.startswith("yolov7")
@@ -68,12 +93,14 @@ def yolov5_root() -> Path:
 
 
 def build(cfg: str, nc: int = 80):
-    """A fused, eval-mode model of ``cfg`` (ours or the host's), built by the patched host: YOLOv7 for
-    YOLOv7-dialect configs, YOLOv5 for the rest."""
+    """A fused, eval-mode model of ``cfg`` (ours or the host's), built by its host: ultralytics for
+    YOLOv8/YOLO11/RT-DETR configs, the patched YOLOv7 for YOLOv7's, the patched YOLOv5 for the rest."""
     import torch
 
     from ..configs import resolve_config
 
+    if is_ultralytics_config(cfg):
+        return build_ultralytics(cfg, nc)
     if is_yolov7_config(cfg):
         yolo = import_yolov7()
         path = resolve_config(cfg, extra_dirs=(YOLOV7_ROOT / "cfg" / "training",), dialect="yolov7")
