@@ -21,3 +21,11 @@ fi
 echo "==> vendoring and patching YOLOv5"
 .venv/bin/yolov5-shuffle vendor
 .venv/bin/yolov5-shuffle patch third_party/yolov5
+# YOLOv7 is not on PyPI: where its source archive lies beside the checkout (this project's machines), vendor
+# it too, for the benchmark. Elsewhere: yolov5-shuffle vendor --from PATH/TO/yolov7 (a clone or archive).
+for archive in ../shared/third_party/yolov7-*.tar.gz; do
+  [ -f "$archive" ] || continue
+  echo "==> vendoring and patching YOLOv7 from $archive"
+  .venv/bin/yolov5-shuffle vendor --from "$archive"
+  .venv/bin/yolov5-shuffle patch third_party/yolov7
+done
