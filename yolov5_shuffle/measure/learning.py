@@ -1,24 +1,43 @@
-"""``yolov5-shuffle learn``: train every s-config and the yolov5n/yolov5s baselines the same way, one table.
+"""``yolov5-shuffle learn``: train a group of configs and their baselines the same way, one table.
 
-Same data, epochs, image size, batch and seed for all; mAP is the best epoch's from YOLOv5's own
-results.csv; parameters from the trained checkpoint; train time is wall-clock for train.py.
+Same data, epochs, image size, batch, seed and recipe (AdamW + ``hyps/hyp.demo.yaml``) for all; mAP is
+the best epoch's from the host's own results.csv; parameters from the trained checkpoint; train time
+is wall-clock for the host's training. Groups: ``s`` (our s-size YOLOv5 configs, yolov5n, yolov5s),
+``n`` (our n-size YOLOv5 configs and yolov5n: accuracy beside the speed claims), ``ultralytics``
+(YOLO11/YOLOv8 with our backbones beside the stock yolo11n/yolov8n, trained by the ultralytics package
+with the same optimiser, learning rate, warm-up and augmentation).
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import torch
+import yaml
 
 from .timing import device_name
 from ..dataset import make_dataset
 from ..hosts.runs import SHORT_RUN, YOLOv5Error, ensure_yolov5, train
 
-DEFAULT_CFGS = ("yolov5s-shufflenetv2.yaml", "yolov5s-mobilenetv2.yaml", "yolov5s-dwconv.yaml",
-                "yolov5-lite-s.yaml", "yolov5n.yaml", "yolov5s.yaml")
+GROUPS = {
+    "s": ("yolov5s-shufflenetv2.yaml", "yolov5s-mobilenetv2.yaml", "yolov5s-dwconv.yaml", "yolov5-lite-s.yaml",
+          "yolov5n.yaml", "yolov5s.yaml"),
+    "n": ("yolov5n-shufflenetv2.yaml", "yolov5n-mobilenetv2.yaml", "yolov5n-dwconv.yaml", "yolov5n.yaml"),
+    "ultralytics": ("yolo11n-shufflenetv2.yaml", "yolo11n-mobilenetv2.yaml", "yolov8n-shufflenetv2.yaml",
+                    "yolo11n.yaml", "yolov8n.yaml"),
+}
+DEFAULT_CFGS = GROUPS["s"]
+HYP = Path(__file__).resolve().parent.parent / "hyps" / "hyp.demo.yaml"
+# The recipe's knobs that ultralytics shares with YOLOv5 (its loss gains are its own, by design).
+SHARED_HYP = ("lr0", "lrf", "momentum", "weight_decay", "warmup_epochs", "warmup_momentum", "warmup_bias_lr",
+              "hsv_h", "hsv_s", "hsv_v", "degrees", "translate", "scale", "shear", "perspective", "flipud", "fliplr",
+              "mosaic", "mixup", "copy_paste")
 
 
 def read_results(run: Path) -> dict:
@@ -33,8 +52,38 @@ def read_results(run: Path) -> dict:
             "final_losses": {k: last[k] for k in ("train/box_loss", "train/obj_loss", "train/cls_loss")}}
 
 
+def read_ultralytics_results(run: Path) -> dict:
+    """The same fields from an ultralytics run's results.csv (best epoch by its fitness, 0.1/0.9 as YOLOv5)."""
+    rows = [{k.strip(): float(v) for k, v in r.items()} for r in csv.DictReader((run / "results.csv").open())]
+    if not rows:
+        raise YOLOv5Error(f"{run}/results.csv: no epochs recorded")
+    best = max(rows, key=lambda r: 0.1 * r["metrics/mAP50(B)"] + 0.9 * r["metrics/mAP50-95(B)"])
+    last = rows[-1]
+    return {"epochs": len(rows), "mAP50": best["metrics/mAP50(B)"], "mAP50-95": best["metrics/mAP50-95(B)"],
+            "final_losses": {k: v for k, v in last.items() if k.startswith("train/")}}
+
+
+def train_ultralytics(cfg: str, data: Path, epochs: int, imgsz: int, project: Path, batch: int) -> Path:
+    """Train with the ultralytics package (our blocks registered) in a subprocess; the new run folder."""
+    hyp = yaml.safe_load(HYP.read_text())
+    args = [f"model={cfg}", f"data={data}", f"epochs={epochs}", f"imgsz={imgsz}", f"batch={batch}", "workers=0",
+            "device=cpu", "seed=0", "deterministic=True", "optimizer=AdamW", "amp=False", "plots=False",
+            f"project={project}", "name=exp", "exist_ok=False", *(f"{k}={hyp[k]}" for k in SHARED_HYP)]
+    before = set(project.iterdir()) if project.exists() else set()
+    env = {**os.environ, "YOLO_OFFLINE": "1", "YOLO_AUTOINSTALL": "false"}
+    cmd = [sys.executable, "-m", "yolov5_shuffle.hosts.ultralytics", "train", *args]
+    print("$ " + " ".join(cmd), flush=True)
+    if subprocess.run(cmd, env=env).returncode:
+        raise YOLOv5Error(f"ultralytics training of {cfg} failed (command above)")
+    made = sorted(set(project.iterdir()) - before, key=lambda p: p.stat().st_mtime)
+    if not made:
+        raise YOLOv5Error(f"no new run folder appeared in {project}")
+    return made[-1]
+
+
 def count_params(weights: Path) -> int:
-    model = torch.load(weights, map_location="cpu", weights_only=False)["model"]
+    ckpt = torch.load(weights, map_location="cpu", weights_only=False)
+    model = ckpt.get("ema") or ckpt["model"]
     return sum(p.numel() for p in model.parameters())
 
 
@@ -46,19 +95,27 @@ def markdown(rows: list[dict], header: str) -> str:
 
 
 def run_learning(a) -> int:
-    cfgs = a.cfgs or list(DEFAULT_CFGS)
+    from ..hosts.env import is_ultralytics_config
+
+    cfgs = a.cfgs or list(GROUPS[getattr(a, "group", None) or "s"])
     work = Path(a.workdir).resolve()
     try:
-        root = ensure_yolov5()
+        root = ensure_yolov5() if not all(map(is_ultralytics_config, cfgs)) else None
         data = make_dataset(work / "data", a.train, a.val, a.imgsz, seed=0)
         rows = []
         for i, cfg in enumerate(cfgs, 1):
             print(f"\n[{i}/{len(cfgs)}] training {cfg}", flush=True)
             t0 = time.perf_counter()
-            run = train(root, cfg, data, a.epochs, a.imgsz, work / "runs", batch=a.batch, extra=["--seed", "0", *SHORT_RUN])
+            if is_ultralytics_config(cfg):
+                run = train_ultralytics(cfg, data, a.epochs, a.imgsz, work / "runs-ultralytics", a.batch)
+                results = read_ultralytics_results(run)
+            else:
+                run = train(root, cfg, data, a.epochs, a.imgsz, work / "runs", batch=a.batch,
+                            extra=["--seed", "0", *SHORT_RUN])
+                results = read_results(run)
             dt = time.perf_counter() - t0
             rows.append({"cfg": cfg, "params": count_params(run / "weights" / "best.pt"), "train_s": dt,
-                         "run": str(run), **read_results(run)})
+                         "run": str(run), **results})
     except OSError as e:
         raise YOLOv5Error(str(e)) from e
     header = (f"{a.epochs} epochs, {a.train} train / {a.val} val generated images at {a.imgsz} px, batch {a.batch}, "
