@@ -14,6 +14,7 @@ CVPR 2018, Table 1-2; torchvision's ``models/shufflenetv2.py`` and ``models/mobi
 
 from __future__ import annotations
 
+import inspect
 import math
 
 import torch
@@ -27,17 +28,23 @@ __all__ = (
     "DWSConv",
     "fuse_blocks",
     "scale_width",
+    "check_yaml_args",
 )
 
 
-def _check_channels(name: str, **channels: int) -> None:
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_channels(name: str, **channels: int | None) -> None:
+    """Each value a positive int; None means "not known yet" (a yaml check before the host counts c1)."""
     for arg, value in channels.items():
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        if value is not None and (not _is_int(value) or value < 1):
             raise ValueError(f"{name}: {arg} must be a positive int, got {value!r}")
 
 
 def _check_stride(name: str, stride: int, allowed=(1, 2)) -> None:
-    if stride not in allowed:
+    if not _is_int(stride) or stride not in allowed:
         raise ValueError(f"{name}: stride must be one of {allowed}, got {stride!r}")
 
 
@@ -46,9 +53,12 @@ def scale_width(c2: int, width_multiple: float) -> int:
 
     YOLOv5 rounds its own layers up to a multiple of 8, which would turn ShuffleNetV2 1.0x's 116
     channels into 120 and break ImageNet weights; an even count is all a channel split needs.
+    A width that is not a positive whole number is refused, not clamped.
     """
-    if width_multiple <= 0:
+    if not isinstance(width_multiple, (int, float)) or isinstance(width_multiple, bool) or width_multiple <= 0:
         raise ValueError(f"width_multiple must be > 0, got {width_multiple!r}")
+    if not _is_int(c2) or c2 < 1:
+        raise ValueError(f"c2 (output channels) must be a positive whole number, got {c2!r}")
     return max(2, math.ceil(c2 * width_multiple / 2) * 2)
 
 
@@ -117,13 +127,7 @@ class ShuffleNetV2_InvertedResidual(nn.Module):
 
     def __init__(self, c1: int, c2: int, stride: int = 1):
         super().__init__()
-        name = type(self).__name__
-        _check_channels(name, c1=c1, c2=c2)
-        _check_stride(name, stride)
-        if c2 % 2:
-            raise ValueError(f"{name}: c2 must be even (it is split in two halves), got c2={c2}")
-        if stride == 1 and c1 != c2:
-            raise ValueError(f"{name}: stride 1 keeps the channel count, so c1 must equal c2; got c1={c1}, c2={c2}")
+        self.check(c1, c2, stride)
         self.stride = stride
         b = c2 // 2  # channels per branch
         if stride == 2:
@@ -138,6 +142,17 @@ class ShuffleNetV2_InvertedResidual(nn.Module):
             ConvBN(b, b, 3, stride, g=b),  # depthwise, linear
             ConvBN(b, b, 1, act=nn.ReLU(inplace=True)),
         )
+
+    @classmethod
+    def check(cls, c1: int | None, c2: int, stride: int = 1) -> None:
+        """Refuse arguments the block cannot be built with (c1=None: not known yet, not checked)."""
+        name = cls.__name__
+        _check_channels(name, c1=c1, c2=c2)
+        _check_stride(name, stride)
+        if c2 % 2:
+            raise ValueError(f"{name}: c2 must be even (it is split in two halves), got c2={c2}")
+        if stride == 1 and c1 is not None and c1 != c2:
+            raise ValueError(f"{name}: stride 1 keeps the channel count, so c1 must equal c2; got c1={c1}, c2={c2}")
 
     def forward(self, x):
         if self.stride == 1:
@@ -176,9 +191,13 @@ class conv_bn_relu_maxpool(nn.Module):
 
     def __init__(self, c1: int, c2: int):
         super().__init__()
-        _check_channels(type(self).__name__, c1=c1, c2=c2)
+        self.check(c1, c2)
         self.conv = ConvBN(c1, c2, 3, 2, act=nn.ReLU(inplace=True))
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+
+    @classmethod
+    def check(cls, c1: int | None, c2: int) -> None:
+        _check_channels(cls.__name__, c1=c1, c2=c2)
 
     def forward(self, x):
         x = self.conv(x)
@@ -190,8 +209,12 @@ class MobileNetV2_Stem(nn.Module):
 
     def __init__(self, c1: int, c2: int):
         super().__init__()
-        _check_channels(type(self).__name__, c1=c1, c2=c2)
+        self.check(c1, c2)
         self.conv = ConvBN(c1, c2, 3, 2, act=nn.ReLU6(inplace=True))
+
+    @classmethod
+    def check(cls, c1: int | None, c2: int) -> None:
+        _check_channels(cls.__name__, c1=c1, c2=c2)
 
     def forward(self, x):
         return self.conv(x)
@@ -206,11 +229,7 @@ class MobileNetV2_Block(nn.Module):
 
     def __init__(self, c1: int, c2: int, stride: int = 1, expand_ratio: float = 6):
         super().__init__()
-        name = type(self).__name__
-        _check_channels(name, c1=c1, c2=c2)
-        _check_stride(name, stride)
-        if not isinstance(expand_ratio, (int, float)) or expand_ratio < 1:
-            raise ValueError(f"{name}: expand_ratio must be a number >= 1, got {expand_ratio!r}")
+        self.check(c1, c2, stride, expand_ratio)
         hidden = int(round(c1 * expand_ratio))
         self.use_residual = stride == 1 and c1 == c2
         layers = [] if expand_ratio == 1 else [ConvBN(c1, hidden, 1, act=nn.ReLU6(inplace=True))]
@@ -219,6 +238,14 @@ class MobileNetV2_Block(nn.Module):
             ConvBN(hidden, c2, 1),  # linear bottleneck: no activation
         ]
         self.conv = nn.Sequential(*layers)
+
+    @classmethod
+    def check(cls, c1: int | None, c2: int, stride: int = 1, expand_ratio: float = 6) -> None:
+        name = cls.__name__
+        _check_channels(name, c1=c1, c2=c2)
+        _check_stride(name, stride)
+        if not isinstance(expand_ratio, (int, float)) or isinstance(expand_ratio, bool) or expand_ratio < 1:
+            raise ValueError(f"{name}: expand_ratio must be a number >= 1, got {expand_ratio!r}")
 
     def forward(self, x):
         return x + self.conv(x) if self.use_residual else self.conv(x)
@@ -233,13 +260,19 @@ class DWSConv(nn.Module):
 
     def __init__(self, c1: int, c2: int, k: int = 3, s: int = 1, act: bool | nn.Module = True):
         super().__init__()
-        name = type(self).__name__
+        self.check(c1, c2, k, s, act)
+        self.dw = ConvBN(c1, c1, k, s, g=c1, act=self._act(act))
+        self.pw = ConvBN(c1, c2, 1, act=self._act(act))
+
+    @classmethod
+    def check(cls, c1: int | None, c2: int, k: int = 3, s: int = 1, act: bool | nn.Module = True) -> None:
+        name = cls.__name__
         _check_channels(name, c1=c1, c2=c2, k=k)
         _check_stride(name, s, allowed=(1, 2, 3, 4))
         if k % 2 == 0:
             raise ValueError(f"{name}: kernel size k must be odd (same padding), got k={k}")
-        self.dw = ConvBN(c1, c1, k, s, g=c1, act=self._act(act))
-        self.pw = ConvBN(c1, c2, 1, act=self._act(act))
+        if not isinstance(act, (bool, nn.Module)):
+            raise ValueError(f"{name}: act must be true, false or an activation module, got {act!r}")
 
     @staticmethod
     def _act(act):
@@ -249,3 +282,46 @@ class DWSConv(nn.Module):
 
     def forward(self, x):
         return self.pw(self.dw(x))
+
+
+# --- yaml rows -------------------------------------------------------------------------------------
+
+YAML_BLOCKS = (ShuffleNetV2_InvertedResidual, conv_bn_relu_maxpool, MobileNetV2_Stem, MobileNetV2_Block, DWSConv)
+
+
+def yaml_signature(m: type) -> str:
+    """How a block's row is written in a model yaml, e.g. ``[c2, stride=1]`` (c1 is the host's to fill)."""
+    params = list(inspect.signature(m.__init__).parameters.values())[2:]  # after self, c1
+    return "[" + ", ".join(p.name if p.default is p.empty else f"{p.name}={p.default!r}" for p in params) + "]"
+
+
+def check_yaml_args(m: type, args: list, layer: int | str, c1: int | None = None, n: int = 1,
+                    width_multiple: float = 1.0) -> None:
+    """Refuse a yaml row of one of our blocks that cannot be built, naming the layer, the block and the argument.
+
+    ``args`` are the yaml's (``[c2, ...]``, before the host inserts c1); ``c1`` the input channels when the
+    host knows them (its parse_model), else None; ``n`` the repeats after the depth gain. The patched
+    ``parse_model`` calls this before it builds the layer; ``yolov5_shuffle.cfg_check`` calls it with c1=None
+    before any host runs. Raises ValueError(``layer 3 ShuffleNetV2_InvertedResidual: ...``).
+    """
+    name = getattr(m, "__name__", str(m))
+    where = f"layer {layer} {name}"
+    sig = yaml_signature(m)
+    params = list(inspect.signature(m.__init__).parameters.values())[2:]
+    need = sum(p.default is p.empty for p in params)
+    if not isinstance(args, (list, tuple)) or not need <= len(args) <= len(params):
+        count = f"{need}" if need == len(params) else f"{need} to {len(params)}"
+        got = f"{len(args)}: {list(args)!r}" if isinstance(args, (list, tuple)) else repr(args)
+        raise ValueError(f"{where}: expected arguments {sig} ({count} of them), got {got}")
+    c2 = args[0]
+    if not _is_int(c2) or c2 < 1:
+        raise ValueError(f"{where}: argument c2 (output channels) must be a positive whole number, got {c2!r}")
+    try:
+        c2 = scale_width(c2, width_multiple)
+        m.check(c1, c2, *args[1:])
+    except ValueError as e:
+        why = str(e).removeprefix(name + ": ")
+        raise ValueError(f"{where}: {why} (yaml arguments {sig}: {list(args)!r})") from None
+    if _is_int(n) and n > 1 and c1 is not None and c1 != c2:
+        raise ValueError(f"{where}: {n} repeats need c1 == c2 (each copy gets the same arguments), got c1={c1}, "
+                         f"c2={c2}; put the unit that changes the width on its own row")

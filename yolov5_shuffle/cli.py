@@ -1,12 +1,37 @@
-"""``yolov5-shuffle`` command line: one subcommand per job, each implemented in its own module."""
+"""``yolov5-shuffle`` command line: one subcommand per job, each implemented in its own module.
+
+Errors and exit codes, the same for every subcommand:
+
+* A problem with the input (a missing or malformed file, a bad argument, a config layer we cannot
+  build, a tree that cannot be patched) prints ONE line on stderr,
+  ``yolov5-shuffle <command>: <message>``, naming the file (``path:line`` where there is one), the
+  layer (``layer 3 ShuffleNetV2_InvertedResidual``) or the argument (``--imgsz``), and exits 2.
+  Argument errors found by the parser look and exit the same. No traceback, and nothing is left
+  half-written (no partial files, no empty run folders).
+* ``--verbose`` (before or after the subcommand) adds the traceback and any further detail.
+* Exit codes: 0 success; 1 only from ``patch --check`` (patchable, not patched yet); 2 a user error;
+  3 an internal error (a bug: the line says so; rerun with ``--verbose`` and report the traceback);
+  130 interrupted by Ctrl-C (whatever was being written has been rolled back).
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+import traceback
 from pathlib import Path
 
-from .errors import UserError
+from .argtypes import at_least, image_size, positive
+from .errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USER, UserError
+
+PROG = "yolov5-shuffle"
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with our convention: one line, ``yolov5-shuffle <command>: <message>``, exit 2."""
+
+    def error(self, message):
+        self.exit(EXIT_USER, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
 
 def _vendor(a) -> int:
@@ -21,7 +46,10 @@ def _patch(a) -> int:
 
     if a.check:
         code, why = patch.status(a.path)
-        print(why, file=sys.stderr if code == patch.REFUSED else sys.stdout)
+        if code == patch.REFUSED:
+            print(f"{PROG} patch: {_one_line(why)}", file=sys.stderr)
+        else:
+            print(why)
         return code
     if a.dry_run:
         plan = patch.plan(a.path, revert=a.revert)
@@ -69,17 +97,17 @@ def _demo(a) -> int:
 
 
 def _detect(a) -> int:
-    from .hosts.runs import detect, ensure_yolov5
+    from .hosts.runs import detect
 
-    print(f"results: {detect(ensure_yolov5(), a.weights, a.source, a.imgsz, a.project, a.name)}")
+    # root=None: every input is checked first, then the vendored YOLOv5 is made ready
+    print(f"results: {detect(None, a.weights, a.source, a.imgsz, a.project, a.name)}")
     return 0
 
 
 def _train(a) -> int:
-    from .hosts.runs import ensure_yolov5, train
+    from .hosts.runs import train
 
-    run = train(ensure_yolov5(), a.cfg, a.data, a.epochs, a.imgsz, a.project, a.batch_size,
-                extra=["--weights", a.weights] if a.weights else [])
+    run = train(None, a.cfg, a.data, a.epochs, a.imgsz, a.project, a.batch_size, weights=a.weights)
     print(f"results: {run}")
     return 0
 
@@ -91,8 +119,17 @@ def _learn(a) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="yolov5-shuffle", description=__doc__)
-    sub = p.add_subparsers(dest="command", required=True)
+    p = Parser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--verbose", action="store_true", help="on an error, also print the traceback and details")
+    common = argparse.ArgumentParser(add_help=False)  # --verbose after the subcommand works too
+    common.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    sub = p.add_subparsers(dest="command", required=True, metavar="command")
+    _add = sub.add_parser
+
+    def add_parser(name, **kw):
+        return _add(name, parents=[common], **kw)
+
+    sub.add_parser = add_parser
 
     v = sub.add_parser("vendor", help="materialise a host tree (YOLOv5, YOLOv7) with fixes for today's packages")
     v.add_argument("--version", default="7.0.14", help="PyPI yolov5 version (default 7.0.14)")
@@ -115,9 +152,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("dataset", help="generate the demo detection dataset (YOLO format)")
     d.add_argument("--out", type=Path, required=True)
-    d.add_argument("--train", type=int, default=200, help="training images (default 200)")
-    d.add_argument("--val", type=int, default=50, help="validation images (default 50)")
-    d.add_argument("--imgsz", type=int, default=320, help="image size in pixels (default 320)")
+    d.add_argument("--train", type=positive, default=200, help="training images (default 200)")
+    d.add_argument("--val", type=positive, default=50, help="validation images (default 50)")
+    d.add_argument("--imgsz", type=image_size(64, 2048), default=320,
+                   help="image size in pixels, a multiple of 32 from 64 to 2048 (default 320)")
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--video", action="store_true", help="also write a short .mp4 of generated scenes")
     d.set_defaults(func=_dataset)
@@ -126,7 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--cfg", required=True, help="config name or path, e.g. yolov5s-shufflenetv2.yaml")
     w.add_argument("--torchvision-weights", type=Path, required=True, help="torchvision state dict (.pth)")
     w.add_argument("--out", type=Path, required=True, help="checkpoint for train.py --weights")
-    w.add_argument("--nc", type=int, default=None, help="number of classes (default: the config's)")
+    w.add_argument("--nc", type=at_least(1, "number of classes"), default=None,
+                   help="number of classes, >= 1 (default: the config's)")
     w.set_defaults(func=_init_weights)
 
     b = sub.add_parser("bench", help="measured latency, params and GFLOPs against yolov5n/yolov5s")
@@ -137,11 +176,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     de = sub.add_parser("demo", help="set up, make data, patch, train yolov5s-shufflenetv2, detect")
     de.add_argument("--workdir", type=Path, default=Path("demo_runs"), help="default demo_runs/")
-    de.add_argument("--epochs", type=int, default=20)
-    de.add_argument("--train", type=int, default=300, help="training images")
-    de.add_argument("--val", type=int, default=50, help="validation images")
-    de.add_argument("--imgsz", type=int, default=160)
-    de.add_argument("--batch", type=int, default=8)
+    de.add_argument("--epochs", type=positive, default=20)
+    de.add_argument("--train", type=positive, default=300, help="training images")
+    de.add_argument("--val", type=positive, default=50, help="validation images")
+    de.add_argument("--imgsz", type=image_size(), default=160, help="training size (default 160: CPU speed)")
+    de.add_argument("--data-imgsz", type=image_size(64, 2048), default=320,
+                    help="size of the generated pictures, and so of the annotated results (default 320)")
+    de.add_argument("--batch", type=positive, default=8)
     de.add_argument("--cfg", default="yolov5s-shufflenetv2.yaml")
     de.set_defaults(func=_demo)
 
@@ -149,40 +190,68 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--cfg", required=True, help="config name (ours or YOLOv5's) or path")
     tr.add_argument("--data", type=Path, required=True, help="YOLO data yaml")
     tr.add_argument("--weights", default="", help="initial weights (default: from scratch)")
-    tr.add_argument("--epochs", type=int, default=100)
-    tr.add_argument("--imgsz", type=int, default=640)
-    tr.add_argument("--batch-size", type=int, default=16)
+    tr.add_argument("--epochs", type=positive, default=100)
+    tr.add_argument("--imgsz", type=image_size(), default=640)
+    tr.add_argument("--batch-size", type=positive, default=16)
     tr.add_argument("--project", type=Path, default=Path("runs/train"))
     tr.set_defaults(func=_train)
 
     dt = sub.add_parser("detect", help="detect.py in the vendored YOLOv5, skipping unreadable images")
     dt.add_argument("--weights", type=Path, required=True)
     dt.add_argument("--source", type=Path, required=True, help="image, folder of images/videos, or video")
-    dt.add_argument("--imgsz", type=int, default=640)
+    dt.add_argument("--imgsz", type=image_size(), default=640)
     dt.add_argument("--project", type=Path, default=Path("runs/detect"))
     dt.add_argument("--name", default="exp")
     dt.set_defaults(func=_detect)
 
     le = sub.add_parser("learn", help="train every s-config and yolov5n/s baselines alike; table of mAP")
     le.add_argument("--workdir", type=Path, default=Path("demo_runs/learn"))
-    le.add_argument("--epochs", type=int, default=20)
-    le.add_argument("--train", type=int, default=400)
-    le.add_argument("--val", type=int, default=50)
-    le.add_argument("--imgsz", type=int, default=160)
-    le.add_argument("--batch", type=int, default=8)
+    le.add_argument("--epochs", type=positive, default=20)
+    le.add_argument("--train", type=positive, default=400)
+    le.add_argument("--val", type=positive, default=50)
+    le.add_argument("--imgsz", type=image_size(64, 2048), default=160)
+    le.add_argument("--batch", type=positive, default=8)
     le.add_argument("--cfgs", nargs="+", default=None, help="default: our s-configs + yolov5n + yolov5s")
     le.add_argument("--out", type=Path, default=None, help="write the table (markdown) and JSON here")
     le.set_defaults(func=_learn)
     return p
 
 
+def _one_line(message: str) -> str:
+    lines = str(message).strip().splitlines()
+    return lines[0] if lines else ""
+
+
+def _fail(command: str, e: BaseException, verbose: bool, code: int, internal: bool = False) -> int:
+    text = str(e).strip() or type(e).__name__
+    if isinstance(e, OSError) and e.filename and str(e.filename) not in text:
+        text = f"{e.filename}: {e.strerror or text}"
+    if internal:
+        text = f"internal error ({type(e).__name__}: {_one_line(text)}); " + \
+            ("the traceback is above; please report it" if verbose else "rerun with --verbose and report the traceback")
+    if verbose:
+        traceback.print_exc()
+    print(f"{PROG} {command}: {_one_line(text)}", file=sys.stderr)
+    if verbose and len(text.strip().splitlines()) > 1:
+        print("\n".join(text.strip().splitlines()[1:]), file=sys.stderr)
+    return code
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run one subcommand; return its exit code (see the module docstring for the convention)."""
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as e:  # --help (0) or an argument error (2, already printed as one line)
+        return e.code if isinstance(e.code, int) else EXIT_USER
+    verbose = getattr(args, "verbose", False)
     try:
         return args.func(args)
-    except (UserError, FileNotFoundError, UnicodeDecodeError) as e:  # bad input: say what, exit 2
-        print(f"{args.command}: {e}", file=sys.stderr)
-        return 2
+    except KeyboardInterrupt:
+        return _fail(args.command, KeyboardInterrupt("interrupted"), verbose, EXIT_INTERRUPTED)
+    except (UserError, OSError, UnicodeDecodeError) as e:  # bad input: say what, exit 2
+        return _fail(args.command, e, verbose, EXIT_USER)
+    except Exception as e:  # noqa: BLE001  a bug: one line, the traceback with --verbose
+        return _fail(args.command, e, verbose, EXIT_INTERNAL, internal=True)
 
 
 if __name__ == "__main__":

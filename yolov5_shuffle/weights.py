@@ -7,6 +7,7 @@ dicts in order and checking every shape; the first mismatch stops everything, na
 
 from __future__ import annotations
 
+import os
 import re
 from collections import OrderedDict
 from pathlib import Path
@@ -80,30 +81,72 @@ def load_torchvision_backbone(layers: nn.Sequential, state: dict, prefix: str = 
     return len(mapped)
 
 
+def load_torchvision_state(path: Path) -> dict:
+    """A torchvision shufflenet_v2_* / mobilenet_v2 state dict from ``path``, or WeightsError naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"{path}: no such file" if not path.exists() else f"{path}: not a file")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001  junk, a truncated download, a pickled model, not torch at all
+        raise WeightsError(f"not a torchvision state dict: {path} (torch.load cannot read it: {type(e).__name__}; "
+                           "expected a .pth file of torch.save(model.state_dict()))") from None
+    if isinstance(state, dict) and "state_dict" in state:
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise WeightsError(f"not a torchvision state dict: {path} (expected a mapping of tensor names to tensors, "
+                           f"got {type(state).__name__})")
+    try:
+        torchvision_family(state)
+    except WeightsError as e:
+        raise WeightsError(f"not a torchvision state dict: {path} ({e})") from None
+    return state
+
+
+def check_out(out: Path) -> Path:
+    """Refuse an --out that cannot take a new file, before anything is built or written."""
+    out = Path(out)
+    if out.is_dir():
+        raise WeightsError(f"--out {out}: is a folder; give a file name, e.g. {out / 'init.pt'}")
+    parent = next((p for p in (out.parent, *out.parent.parents) if p.exists()), Path("."))
+    if not parent.is_dir():
+        raise WeightsError(f"--out {out}: {parent} is a file, not a folder")
+    if not os.access(parent, os.W_OK):
+        raise WeightsError(f"--out {out}: folder {parent} is not writable")
+    return out
+
+
 def init_weights(cfg: str | Path, tv_weights: Path, out: Path, nc: int | None = None) -> Path:
-    """Build CFG with YOLOv5, load the torchvision backbone, save a checkpoint for train.py --weights."""
+    """Build CFG with YOLOv5, load the torchvision backbone, save a checkpoint for train.py --weights.
+
+    Every input is checked before the model is built, and the checkpoint appears whole or not at all."""
+    from .cfg_check import check_model_yaml, require_patched_host
     from .configs import resolve_config
     from .hosts.env import import_yolo
 
+    if nc is not None and (not isinstance(nc, int) or isinstance(nc, bool) or nc < 1):
+        raise WeightsError(f"--nc must be a whole number >= 1, got {nc!r}")
+    out = check_out(out)
     try:
         cfg_path = resolve_config(cfg)
     except FileNotFoundError as e:
         raise WeightsError(str(e)) from e
-    if not Path(tv_weights).is_file():
-        raise WeightsError(f"{tv_weights}: no such file")
-    state = torch.load(tv_weights, map_location="cpu", weights_only=True)
-    if isinstance(state, dict) and "state_dict" in state:
-        state = state["state_dict"]
+    state = load_torchvision_state(tv_weights)
+    root = require_patched_host()
+    check_model_yaml(cfg_path, root)
     yolo = import_yolo()
     model = yolo.Model(str(cfg_path), ch=3, nc=nc)
     n = load_torchvision_backbone(model.model, state, prefix="model.")
-    out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     ckpt = {"model": model, "epoch": -1, "best_fitness": None, "optimizer": None, "ema": None, "updates": None,
             "opt": None, "yolov5_shuffle": {"cfg": cfg_path.name, "torchvision_weights": str(tv_weights)}}
-    tmp = out.with_suffix(out.suffix + ".tmp")
-    torch.save(ckpt, tmp)
-    tmp.replace(out)
+    tmp = out.parent / f".{out.name}.{os.getpid()}.tmp"  # created by torch.save with the umask's mode
+    try:
+        torch.save(ckpt, tmp)
+        os.replace(tmp, out)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     print(f"transferred {n} tensors ({torchvision_family(state)} backbone, {backbone_prefix(model.model)} layers) "
           f"from {tv_weights} into {cfg_path.name} -> {out}")
     return out

@@ -13,7 +13,7 @@ from ..errors import UserError
 MARK = "# yolov5-shuffle"  # every line we add ends in this; "patched" and revert are decided by it
 BLOCK_NAMES = ("ShuffleNetV2_InvertedResidual", "conv_bn_relu_maxpool", "MobileNetV2_Stem", "MobileNetV2_Block",
                "DWSConv")
-IMPORT_NAMES = BLOCK_NAMES + ("fuse_blocks", "scale_width")
+IMPORT_NAMES = BLOCK_NAMES + ("fuse_blocks", "scale_width", "check_yaml_args")
 
 
 class PatchError(UserError):
@@ -72,6 +72,7 @@ def parse_model_registration(prefix: str, fuse_anchor: str) -> dict[str, list[In
                   (f"fuse_blocks(self.model)  {MARK}: fold BN inside ShuffleNetV2/MobileNetV2/DWSConv",), after=True),
         Insertion("registration in parse_model()", re.compile(r"^(\s*)elif m is nn\.BatchNorm2d:"),
                   (f"elif m in {{{names}}}:  {MARK}",
+                   f"    check_yaml_args(m, args, i, ch[f], n, gw)  {MARK}: a bad row names its layer and argument",
                    f"    c1, c2 = ch[f], scale_width(args[0], gw)  {MARK}: input channels in, even widths out",
                    f"    args = [c1, c2, *args[1:]]  {MARK}")),
     ]

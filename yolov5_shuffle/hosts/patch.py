@@ -27,6 +27,8 @@ from .base import BLOCK_NAMES, MARK, Insertion, PatchError, Tree, read_text
 PATCHED, UNPATCHED, REFUSED = 0, 1, 2  # --check exit codes
 JOURNAL = ".yolov5-shuffle-journal"  # in the tree's root while a write is under way
 TMP_PREFIX = ".yolov5-shuffle-tmp."
+# Lines an older release wrote that this one writes differently (0.1 imported fewer names): upgraded in place.
+_OLDER_RELEASE = re.compile(rf"^\s*from yolov5_shuffle\.blocks import [\w, ]+  {re.escape(MARK)}\s*$")
 
 
 @dataclass
@@ -125,7 +127,10 @@ def _plan_source(root: Path, rel: str, insertions: list[Insertion], revert: bool
     if _our_lines(text) and text != expected:
         lines = text.splitlines()
         want = set(expected.splitlines())
-        bad = next((i for i in _our_lines(text) if lines[i] not in want), _our_lines(text)[0])
+        stale = [i for i in _our_lines(text) if lines[i] not in want]
+        if all(_OLDER_RELEASE.match(lines[i]) for i in stale):  # patched by an older yolov5-shuffle: upgrade
+            return FilePlan(rel, raw, expected.encode(), mode)
+        bad = next(iter(stale), _our_lines(text)[0])
         raise PatchError(f"{path}:{bad + 1}: a yolov5-shuffle line was changed or moved by hand "
                          f"({lines[bad].strip()[:80]!r}); restore it, or run --revert first")
     return FilePlan(rel, raw, expected.encode(), mode)
@@ -246,9 +251,21 @@ def recover(root: Path) -> list[str]:
                 _write(target, old, e["mode"])
                 restored.append(e["rel"])
             _remove_debris(target.resolve().parent if target.exists() else target.parent)
-    if journal.exists():
-        shutil.rmtree(journal)
+    _drop_journal(journal)
     return restored
+
+
+def _drop_journal(journal: Path) -> None:
+    """Remove a journal: its manifest first (from then on it no longer counts), then the rest; an
+    interruption in between leaves only a manifest-less folder, which the next run just deletes."""
+    if not journal.exists():
+        return
+    try:
+        (journal / "manifest.json").unlink(missing_ok=True)
+        shutil.rmtree(journal)
+    except BaseException:
+        shutil.rmtree(journal, ignore_errors=True)
+        raise
 
 
 def _remove_debris(folder: Path) -> None:
@@ -278,16 +295,18 @@ def apply(p: Plan) -> list[str]:
     if why:
         raise PatchError(why)
     changes = p.changes
-    journal = _write_journal(p.root, changes)
+    journal = p.root / JOURNAL
     try:
+        _write_journal(p.root, changes)
         for f in changes:
             _write(p.root / f.rel, f.new, f.mode)
+        (journal / "manifest.json").unlink()  # the commit: from here on the new bytes stand
     except BaseException as e:
-        recover(p.root)
+        recover(p.root)  # with the manifest: every file gets its old bytes back; without: journal removed
         if isinstance(e, OSError):
             raise PatchError(f"writing {p.root} failed ({e}); every file was restored") from e
         raise
-    shutil.rmtree(journal)
+    _drop_journal(journal)
     return [f.rel for f in changes]
 
 

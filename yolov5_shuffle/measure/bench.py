@@ -18,6 +18,8 @@ import tempfile
 import warnings
 from pathlib import Path
 
+from ..argtypes import at_least, image_size
+from ..errors import UserError
 from .timing import device_name, p90, ratio_medians, time_interleaved
 
 BASELINES = ("yolov5n.yaml", "yolov5s.yaml")
@@ -29,12 +31,15 @@ CPU_RUNTIMES = ("eager", "channels_last", "compile", "onnxruntime")
 
 def add_arguments(p) -> None:
     p.add_argument("--cfgs", nargs="+", help="configs to time besides the baselines (default: all of ours)")
-    p.add_argument("--imgsz", nargs="+", type=int, default=None, help="input sizes (default 320 640)")
+    p.add_argument("--imgsz", nargs="+", type=image_size(), default=None,
+                   help="input sizes, multiples of 32 from 32 to 4096 (default 320 640)")
     p.add_argument("--runtimes", nargs="+", choices=CPU_RUNTIMES + ("cuda",), default=None,
                    help="default: all CPU runtimes, plus cuda (fp16, batch 1 and 32) when CUDA is present")
-    p.add_argument("--threads", type=int, default=None, help="torch/ORT intra-op threads (default: torch's)")
-    p.add_argument("--reps", type=int, default=None, help="timed rounds per model (default 30; quick 5)")
-    p.add_argument("--warmup", type=int, default=3, help="untimed runs per model first")
+    p.add_argument("--threads", type=at_least(1, "threads"), default=None,
+                   help="torch/ORT intra-op threads, >= 1 (default: torch's)")
+    p.add_argument("--reps", type=at_least(1, "timed rounds"), default=None,
+                   help="timed rounds per model, >= 1 (default 30; quick 5)")
+    p.add_argument("--warmup", type=at_least(0, "untimed runs"), default=3, help="untimed runs per model first, >= 0")
     p.add_argument("--quick", action="store_true", help="one config per family, 320 only, eager+onnxruntime, 5 reps")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocess per model")
     p.add_argument("--micro", action="store_true", help="also run the per-block micro-benchmark")
@@ -215,9 +220,27 @@ def _progress(label):
     return show
 
 
+def check_out_folder(out: Path) -> Path:
+    """--out must be (or become) a writable folder: refused before minutes of timing, not after."""
+    import os
+
+    out = Path(out)
+    blocker = next((p for p in (out, *out.parents) if p.exists()), Path("."))
+    if not blocker.is_dir():
+        raise UserError(f"--out {out}: {blocker} is a file, not a folder; results would be lost")
+    if not os.access(blocker, os.W_OK):
+        raise UserError(f"--out {out}: folder {blocker} is not writable; results would be lost")
+    return out
+
+
 def run_bench(a) -> int:
+    for flag, v, lo in (("--threads", a.threads, 1), ("--reps", a.reps, 1), ("--warmup", a.warmup, 0)):
+        if v is not None and v < lo:  # argparse refuses these too; this is for callers passing a namespace
+            raise UserError(f"{flag} must be >= {lo}, got {v}")
+    check_out_folder(a.out)
     import torch
 
+    from ..cfg_check import check_model_yaml, require_patched_host
     from ..configs import resolve_config
     from ..hosts.env import YOLOv5NotFound, build
 
@@ -231,9 +254,18 @@ def run_bench(a) -> int:
     reps = a.reps or (5 if a.quick else 30)
     names = list(dict.fromkeys(list(BASELINES) + cfgs))
     try:
+        from ..hosts.env import YOLOV7_ROOT, is_yolov7_config
+
+        root = require_patched_host()  # the baselines and our YOLOv5 configs are built by it
         for c in names:
-            if c not in BASELINES:
-                resolve_config(c)
+            if c in BASELINES:
+                continue
+            if is_yolov7_config(c):
+                path = resolve_config(c, extra_dirs=(YOLOV7_ROOT / "cfg" / "training",), dialect="yolov7")
+                if (YOLOV7_ROOT / "models" / "yolo.py").is_file():
+                    check_model_yaml(path, YOLOV7_ROOT)
+            else:
+                check_model_yaml(resolve_config(c, extra_dirs=(root / "models",)), root)
         print(f"building {len(names)} models (fused, eval) ...", flush=True)
         models = {c: build(c) for c in names}
     except FileNotFoundError as e:

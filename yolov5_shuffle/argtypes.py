@@ -1,0 +1,45 @@
+"""Checked argument types for the command line: a bad number is refused by argparse (exit 2), naming the
+argument, the bound and the value given, before any work starts."""
+
+from __future__ import annotations
+
+import argparse
+
+STRIDE = 32  # YOLOv5's largest stride: image sizes are multiples of it
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+
+
+def at_least(lo: int, what: str = ""):
+    """An int >= lo (``what`` says what the argument counts, for the message)."""
+
+    def parse(text: str) -> int:
+        v = _int(text)
+        if v < lo:
+            raise argparse.ArgumentTypeError(f"must be >= {lo}{f' ({what})' if what else ''}, got {v}")
+        return v
+
+    parse.__name__ = f"int>={lo}"
+    return parse
+
+
+def image_size(lo: int = STRIDE, hi: int = 4096):
+    """A multiple of 32 in [lo, hi]."""
+
+    def parse(text: str) -> int:
+        v = _int(text)
+        if v % STRIDE or not lo <= v <= hi:
+            raise argparse.ArgumentTypeError(f"must be a multiple of {STRIDE} from {lo} to {hi} (YOLOv5's largest "
+                                             f"stride is {STRIDE}), got {v}")
+        return v
+
+    parse.__name__ = "image size"
+    return parse
+
+
+positive = at_least(1)
