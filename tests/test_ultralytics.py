@@ -366,8 +366,9 @@ def test_main_restores_argv(capsys):
     assert sys.argv == before
 
 
-def test_cli_module_trains(data, tmp_path):
-    cmd = [sys.executable, "-m", "yolov5_shuffle.hosts.ultralytics", "train", "model=yolov8n-shufflenetv2.yaml",
+def test_yolo_command_line_trains(data, tmp_path):
+    """The documented route: `yolov5-shuffle yolo ARGS` is ultralytics' `yolo ARGS` with our blocks registered."""
+    cmd = [sys.executable, "-m", "yolov5_shuffle", "yolo", "train", "model=yolov8n-shufflenetv2.yaml",
            f"data={data}", "epochs=1", f"imgsz={IMGSZ}", "batch=4", "workers=0", "device=cpu", "plots=False",
            "amp=False", "val=False", f"project={tmp_path}", "name=cli", "exist_ok=True"]
     p = subprocess.run(cmd, capture_output=True, text=True, env=ENV, cwd=tmp_path, timeout=300)

@@ -118,6 +118,12 @@ def _learn(a) -> int:
     return run_learning(a)
 
 
+def _yolo(a) -> int:
+    from .hosts.ultralytics import main as yolo_main
+
+    return yolo_main(a.args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = Parser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--verbose", action="store_true", help="on an error, also print the traceback and details")
@@ -204,16 +210,24 @@ def build_parser() -> argparse.ArgumentParser:
     dt.add_argument("--name", default="exp")
     dt.set_defaults(func=_detect)
 
-    le = sub.add_parser("learn", help="train every s-config and yolov5n/s baselines alike; table of mAP")
+    le = sub.add_parser("learn", help="train a group of configs and their baselines alike; table of mAP")
     le.add_argument("--workdir", type=Path, default=Path("demo_runs/learn"))
     le.add_argument("--epochs", type=positive, default=20)
     le.add_argument("--train", type=positive, default=400)
     le.add_argument("--val", type=positive, default=50)
     le.add_argument("--imgsz", type=image_size(64, 2048), default=160)
     le.add_argument("--batch", type=positive, default=8)
-    le.add_argument("--cfgs", nargs="+", default=None, help="default: our s-configs + yolov5n + yolov5s")
+    le.add_argument("--group", choices=("s", "n", "ultralytics"), default="s",
+                    help="s: our s-size YOLOv5 configs + yolov5n/yolov5s (default); n: our n-size ones + yolov5n; "
+                         "ultralytics: YOLO11/YOLOv8 with our backbones + yolo11n/yolov8n")
+    le.add_argument("--cfgs", nargs="+", default=None, help="these configs instead of a group")
     le.add_argument("--out", type=Path, default=None, help="write the table (markdown) and JSON here")
     le.set_defaults(func=_learn)
+
+    yo = sub.add_parser("yolo", help="ultralytics' yolo command (train/val/predict/export ...) with our blocks registered")
+    yo.add_argument("args", nargs=argparse.REMAINDER,
+                    help="yolo's own arguments, e.g. train model=yolo11n-shufflenetv2.yaml data=your.yaml")
+    yo.set_defaults(func=_yolo)
     return p
 
 
