@@ -39,12 +39,7 @@ def ensure_yolov5(root: Path = VENDORED) -> Path:
     from .vendor import vendor
 
     vendor(dest=root)
-    code, why = patch.status(root)
-    if code == patch.REFUSED and "changed or moved by hand" in why:
-        # our own tree, patched by an older yolov5-shuffle whose lines differ: take them out, put today's in
-        patch.run(root, revert=True)
-        print(f"{root}: lines of an older yolov5-shuffle replaced")
-    _, written, _ = patch.run(root)
+    _, written, _ = patch.run(root)  # also upgrades the lines of an older yolov5-shuffle
     print(f"patched {root}" if written else f"{root}: patched")
     return root
 
