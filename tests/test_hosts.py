@@ -179,3 +179,23 @@ def test_checkpoint_reloads_in_another_patched_checkout(host, trained, tmp_path)
             "print('FROM', y.__file__, type(m.model[1]).__module__)\n")
     r = host_py(other, env, "-c", code)
     assert str(other) in r.stdout and "yolov5_shuffle.blocks" in r.stdout
+
+
+def test_init_weights_for_yolov7(host, tmp_path):
+    """`init-weights` builds a YOLOv7 config with the vendored YOLOv7 and copies the torchvision backbone in."""
+    spec, root, env, _ = host
+    if spec.dialect != "yolov7":
+        pytest.skip("the YOLOv5 form is tested in test_export_and_weights.py")
+    import torch
+    import torchvision
+
+    state = torchvision.models.shufflenet_v2_x1_0().state_dict()
+    torch.save(state, tmp_path / "tv.pth")
+    code = ("import torch\n"
+            "from yolov5_shuffle.weights import init_weights\n"
+            f"init_weights('{spec.train_cfg}', r'{tmp_path / 'tv.pth'}', r'{tmp_path / 'init.pt'}')\n"
+            f"m = torch.load(r'{tmp_path / 'init.pt'}', weights_only=False)['model']\n"
+            f"sd = torch.load(r'{tmp_path / 'tv.pth'}')\n"
+            "print('EQUAL', torch.equal(m.model[0].conv.conv.weight, sd['conv1.0.weight']))\n")
+    r = host_py(root, {**env, "YOLOV5_SHUFFLE_YOLOV7": str(root)}, "-c", code)
+    assert "EQUAL True" in r.stdout and "transferred 330 tensors" in r.stdout

@@ -375,3 +375,24 @@ def test_yolo_command_line_trains(data, tmp_path):
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     assert (tmp_path / "cli" / "weights" / "last.pt").is_file()
     assert "ShuffleNetV2_InvertedResidual" in p.stdout + p.stderr  # the model summary printed our layers
+
+
+@pytest.mark.parametrize("cfg,tv", [("yolo11l-shufflenetv2.yaml", "shufflenet_v2_x1_0"),
+                                    ("rtdetr-shufflenetv2.yaml", "shufflenet_v2_x1_0"),
+                                    ("yolo11l-mobilenetv2.yaml", "mobilenet_v2")])
+def test_init_weights_loads_torchvision_backbone_for_ultralytics(cfg, tv, tmp_path):
+    """At the scales with torchvision's widths, `init-weights` makes a checkpoint whose backbone is the
+    torchvision network's, and ultralytics' own `load()` takes every tensor of it."""
+    import torchvision
+
+    from yolov5_shuffle.weights import init_weights
+
+    state = getattr(torchvision.models, tv)().state_dict()
+    torch.save(state, tmp_path / "tv.pth")
+    init_weights(cfg, tmp_path / "tv.pth", tmp_path / "init.pt")
+    model = (RTDETR if cfg.startswith("rtdetr") else YOLO)(cfg)
+    model.load(str(tmp_path / "init.pt"))
+    first = model.model.model[0]
+    conv = first.conv.conv if hasattr(first.conv, "conv") else first.conv
+    key = "conv1.0.weight" if tv.startswith("shufflenet") else "features.0.0.weight"
+    assert torch.equal(conv.weight, state[key])

@@ -116,30 +116,58 @@ def check_out(out: Path) -> Path:
     return out
 
 
+def _build_unfused(cfg_path: Path, dialect: str, nc: int | None) -> nn.Module:
+    """The host's model of a config, BatchNorms unfolded (the state a training run starts from)."""
+    from .cfg_check import check_model_yaml, require_patched_host
+
+    if dialect == "ultralytics":
+        from .hosts import ultralytics as host
+
+        host.register()
+        from ultralytics.nn.tasks import DetectionModel, RTDETRDetectionModel
+
+        cls = RTDETRDetectionModel if cfg_path.name.startswith("rtdetr") else DetectionModel
+        return cls(str(cfg_path), ch=3, nc=nc, verbose=False)
+    if dialect == "yolov7":
+        from .hosts.env import import_yolov7, yolov7_root
+
+        yolo = import_yolov7()
+        check_model_yaml(cfg_path, yolov7_root())
+        return yolo.Model(str(cfg_path), ch=3, nc=nc)
+    from .hosts.env import import_yolo
+
+    check_model_yaml(cfg_path, require_patched_host())
+    return import_yolo().Model(str(cfg_path), ch=3, nc=nc)
+
+
 def init_weights(cfg: str | Path, tv_weights: Path, out: Path, nc: int | None = None) -> Path:
-    """Build CFG with YOLOv5, load the torchvision backbone, save a checkpoint for train.py --weights.
+    """Build CFG with its host (YOLOv5, YOLOv7 or ultralytics), load the torchvision backbone, and save a
+    checkpoint the host starts training from (``train.py --weights`` or ultralytics' ``pretrained=``).
 
     Every input is checked before the model is built, and the checkpoint appears whole or not at all."""
-    from .cfg_check import check_model_yaml, require_patched_host
     from .configs import resolve_config
-    from .hosts.env import import_yolo
+    from .hosts.env import is_ultralytics_config, is_yolov7_config
 
     if nc is not None and (not isinstance(nc, int) or isinstance(nc, bool) or nc < 1):
         raise WeightsError(f"--nc must be a whole number >= 1, got {nc!r}")
     out = check_out(out)
+    dialect = "ultralytics" if is_ultralytics_config(cfg) else "yolov7" if is_yolov7_config(cfg) else "yolov5"
     try:
-        cfg_path = resolve_config(cfg)
+        if dialect == "ultralytics":  # keep the name: its scale letter picks the row of `scales:`
+            from .hosts.ultralytics import resolve_config as resolve_ultralytics
+
+            found = Path(cfg) if Path(cfg).is_file() else resolve_ultralytics(cfg)
+            cfg_path = Path(cfg) if found else resolve_config(cfg, dialect=dialect)
+        else:
+            cfg_path = resolve_config(cfg, dialect=dialect)
     except FileNotFoundError as e:
         raise WeightsError(str(e)) from e
     state = load_torchvision_state(tv_weights)
-    root = require_patched_host()
-    check_model_yaml(cfg_path, root)
-    yolo = import_yolo()
-    model = yolo.Model(str(cfg_path), ch=3, nc=nc)
+    model = _build_unfused(cfg_path, dialect, nc)
     n = load_torchvision_backbone(model.model, state, prefix="model.")
     out.parent.mkdir(parents=True, exist_ok=True)
     ckpt = {"model": model, "epoch": -1, "best_fitness": None, "optimizer": None, "ema": None, "updates": None,
-            "opt": None, "yolov5_shuffle": {"cfg": cfg_path.name, "torchvision_weights": str(tv_weights)}}
+            "opt": None, "train_args": {}, "yolov5_shuffle": {"cfg": cfg_path.name, "torchvision_weights": str(tv_weights)}}
     tmp = out.parent / f".{out.name}.{os.getpid()}.tmp"  # created by torch.save with the umask's mode
     try:
         torch.save(ckpt, tmp)

@@ -11,6 +11,7 @@ import contextlib
 import importlib
 import io
 import logging
+import os
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -18,7 +19,11 @@ from types import ModuleType
 from ..configs import REPO_DIR, config_names
 from ..errors import UserError
 
-YOLOV7_ROOT = REPO_DIR / "third_party" / "yolov7"
+
+
+def yolov7_root() -> Path:
+    """The YOLOv7 tree to build with: $YOLOV5_SHUFFLE_YOLOV7, else the vendored third_party/yolov7."""
+    return Path(os.environ.get("YOLOV5_SHUFFLE_YOLOV7") or REPO_DIR / "third_party" / "yolov7").resolve()
 
 
 class YOLOv5NotFound(UserError, ImportError):
@@ -42,8 +47,9 @@ def import_yolo() -> ModuleType:
                          "PYTHONPATH). Tried " + "; ".join(errors))
 
 
-def import_yolov7(root: Path = YOLOV7_ROOT) -> ModuleType:
+def import_yolov7(root: Path | None = None) -> ModuleType:
     """YOLOv7's ``models.yolo`` from the vendored tree, refusing clearly when it is missing or not patched."""
+    root = root or yolov7_root()
     if not (root / "models" / "yolo.py").is_file():
         raise YOLOv5NotFound(f"{root}: no YOLOv7 vendored; run: yolov5-shuffle vendor --from PATH/TO/yolov7 "
                              "(a checkout or its archive), then yolov5-shuffle patch third_party/yolov7")
@@ -103,7 +109,7 @@ def build(cfg: str, nc: int = 80):
         return build_ultralytics(cfg, nc)
     if is_yolov7_config(cfg):
         yolo = import_yolov7()
-        path = resolve_config(cfg, extra_dirs=(YOLOV7_ROOT / "cfg" / "training",), dialect="yolov7")
+        path = resolve_config(cfg, extra_dirs=(yolov7_root() / "cfg" / "training",), dialect="yolov7")
     else:
         yolo = import_yolo()
         path = resolve_config(cfg, extra_dirs=(yolov5_root() / "models",))

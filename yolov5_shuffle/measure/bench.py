@@ -254,16 +254,16 @@ def run_bench(a) -> int:
     reps = a.reps or (5 if a.quick else 30)
     names = list(dict.fromkeys(list(BASELINES) + cfgs))
     try:
-        from ..hosts.env import YOLOV7_ROOT, is_yolov7_config
+        from ..hosts.env import is_yolov7_config, yolov7_root
 
         root = require_patched_host()  # the baselines and our YOLOv5 configs are built by it
         for c in names:
             if c in BASELINES:
                 continue
             if is_yolov7_config(c):
-                path = resolve_config(c, extra_dirs=(YOLOV7_ROOT / "cfg" / "training",), dialect="yolov7")
-                if (YOLOV7_ROOT / "models" / "yolo.py").is_file():
-                    check_model_yaml(path, YOLOV7_ROOT)
+                path = resolve_config(c, extra_dirs=(yolov7_root() / "cfg" / "training",), dialect="yolov7")
+                if (yolov7_root() / "models" / "yolo.py").is_file():
+                    check_model_yaml(path, yolov7_root())
             else:
                 check_model_yaml(resolve_config(c, extra_dirs=(root / "models",)), root)
         print(f"building {len(names)} models (fused, eval) ...", flush=True)
