@@ -129,19 +129,10 @@ def test_prediction_shape_and_threads(model, exported):
         assert y.shape == (1, n, 9)
 
 
-def _block_traces_to_stack() -> bool:
-    a = torch.zeros(1, 4, 3, 3)
-    g = torch.jit.trace(lambda a, b: blocks.concat_shuffle(a, b), (a, a)).graph
-    return any(n.kind() == "aten::stack" for n in g.nodes())
-
-
 def test_ncnn_shuffle_channel_native(exported):
     """Every ShuffleNetV2 unit's shuffle must be ncnn's own ShuffleChannel op (one per unit)."""
     ops = deploy.count_ops(exported("ncnn"))
     units = sum((2, 3, 2))  # TinyShuffleYOLO's repeats
-    if ops.get("ShuffleChannel", 0) == 0 and _block_traces_to_stack():
-        pytest.xfail("blocks.concat_shuffle still traces to torch.stack + reshape (exported as Concat + 2 Reshape); "
-                     "under tracing/ONNX export it must emit cat + view(n, 2, c, h, w) + transpose(1, 2) + reshape")
     assert ops.get("ShuffleChannel", 0) == units, ops
     assert not [op for op in ops if "." in op or "::" in op], ops
 

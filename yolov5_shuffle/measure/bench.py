@@ -27,14 +27,20 @@ OURS = ("yolov5n-shufflenetv2.yaml", "yolov5s-shufflenetv2.yaml", "yolov5-lite-s
         "yolov5s-mobilenetv2.yaml", "yolov5n-dwconv.yaml", "yolov5s-dwconv.yaml")
 QUICK = ("yolov5n-shufflenetv2.yaml", "yolov5n-mobilenetv2.yaml", "yolov5n-dwconv.yaml")
 CPU_RUNTIMES = ("eager", "channels_last", "compile", "onnxruntime")
+# Exported runtimes (measure/deploy.py): timed when installed, skipped with a line saying why otherwise.
+DEPLOY_RUNTIMES = ("openvino", "ncnn", "tflite_fp32", "tflite_fp16", "onnxruntime_int8")
 
 
 def add_arguments(p) -> None:
     p.add_argument("--cfgs", nargs="+", help="configs to time besides the baselines (default: all of ours)")
     p.add_argument("--imgsz", nargs="+", type=image_size(), default=None,
                    help="input sizes, multiples of 32 from 32 to 4096 (default 320 640)")
-    p.add_argument("--runtimes", nargs="+", choices=CPU_RUNTIMES + ("cuda",), default=None,
-                   help="default: all CPU runtimes, plus cuda (fp16, batch 1 and 32) when CUDA is present")
+    p.add_argument("--runtimes", nargs="+", choices=CPU_RUNTIMES + DEPLOY_RUNTIMES + ("cuda",), default=None,
+                   help="default: PyTorch eager/channels_last/compile, ONNX Runtime and every installed deploy runtime "
+                        "(OpenVINO, ncnn, TFLite fp32/fp16, ONNX Runtime int8), plus cuda (fp16, batch 1 and 32) "
+                        "when CUDA is present")
+    p.add_argument("--calib", type=Path, default=None,
+                   help="folder of images to calibrate int8 with (default: generated demo images)")
     p.add_argument("--threads", type=at_least(1, "threads"), default=None,
                    help="torch/ORT intra-op threads, >= 1 (default: torch's)")
     p.add_argument("--reps", type=at_least(1, "timed rounds"), default=None,
@@ -67,7 +73,7 @@ def _first(y):
     return y[0] if isinstance(y, (tuple, list)) else y
 
 
-def make_runner(runtime: str, model, imgsz: int, threads: int, batch: int = 1):
+def make_runner(runtime: str, model, imgsz: int, threads: int, batch: int = 1, calib=None):
     """A no-argument callable that runs one inference in ``runtime``; compile/export happen here."""
     import torch
 
@@ -90,19 +96,13 @@ def make_runner(runtime: str, model, imgsz: int, threads: int, batch: int = 1):
         m = torch.compile(copy.deepcopy(model), dynamic=False)
         m(x)  # compile now, not inside the timed loop
         return lambda: _first(m(x))
-    if runtime == "onnxruntime":
-        import onnxruntime as ort
+    if runtime == "onnxruntime" or runtime in DEPLOY_RUNTIMES:  # exported, configured for interleaving
+        from . import deploy
 
-        f = Path(tempfile.mkdtemp()) / "m.onnx"
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(copy.deepcopy(model), x, str(f), opset_version=17, input_names=["images"], output_names=["output"],
-                              do_constant_folding=True, dynamo=False)
-        so = ort.SessionOptions()
-        so.intra_op_num_threads, so.inter_op_num_threads = threads, 1
-        sess = ort.InferenceSession(str(f), so, providers=["CPUExecutionProvider"])
-        feed = {"images": x.numpy()}
-        return lambda: sess.run(None, feed)[0]
+        path = deploy.export(copy.deepcopy(model), runtime, imgsz, Path(tempfile.mkdtemp()), calib_images=calib)
+        run = deploy.load(runtime, path, threads)
+        xn = x.numpy()
+        return lambda: run(xn)
     if runtime.startswith("cuda"):
         m = copy.deepcopy(model).cuda().half()
         xg = x.cuda().half()
@@ -212,6 +212,51 @@ def plot(rows: list[dict], out: Path) -> list[Path]:
 
 # --- main ------------------------------------------------------------------------------------------
 
+def _installed(runtimes: list[str]) -> list[str]:
+    """The runtimes that can run here; a line for each one skipped and why."""
+    from . import deploy
+
+    keep = []
+    for rt in runtimes:
+        ok, why = deploy.available(rt) if rt in DEPLOY_RUNTIMES else (True, "")
+        if ok:
+            keep.append(rt)
+        else:
+            print(f"skipped runtime {rt}: {why}", flush=True)
+    return keep
+
+
+def _calibration_images(folder: Path | None, runtimes: list[str]) -> Path | None:
+    """Images for int8 calibration: the given folder, else generated demo scenes (never a download)."""
+    if "onnxruntime_int8" not in runtimes:
+        return None
+    if folder is not None:
+        if not Path(folder).is_dir():
+            raise UserError(f"--calib {folder}: no such folder")
+        return Path(folder)
+    from ..dataset import make_dataset
+
+    data = make_dataset(Path(tempfile.mkdtemp()) / "calib", train=32, val=1, imgsz=320, seed=7)
+    return data.parent / "images" / "train"
+
+
+def best_runtime_table(rows: list[dict]) -> str:
+    """Each model in its own fastest runtime, and the ratio to yolov5n in ITS fastest, per size."""
+    lines = ["Each model in its fastest runtime (batch 1); ratio = its best median / yolov5n's best median",
+             "", "| config | imgsz | best runtime | median ms | x yolov5n (best vs best) |", "|---|---:|---|---:|---:|"]
+    for imgsz in sorted({r["imgsz"] for r in rows}):
+        sub = [r for r in rows if r["imgsz"] == imgsz and r["batch"] == 1]
+        best = {}
+        for r in sub:
+            if r["cfg"] not in best or r["median_ms"] < best[r["cfg"]]["median_ms"]:
+                best[r["cfg"]] = r
+        base = best.get("yolov5n.yaml")
+        for cfg, r in best.items():
+            ratio = f"{r['median_ms'] / base['median_ms']:.2f}" if base else "-"
+            lines.append(f"| {cfg} | {imgsz} | {r['runtime']} | {r['median_ms']:.1f} | {ratio} |")
+    return "\n".join(lines)
+
+
 def _progress(label):
     def show(i, n):
         if i == n or i % max(1, n // 5) == 0:
@@ -248,9 +293,11 @@ def run_bench(a) -> int:
     torch.set_num_threads(threads)
     cfgs = list(a.cfgs or (QUICK if a.quick else OURS))
     sizes = a.imgsz or ([320] if a.quick else [320, 640])
-    runtimes = list(a.runtimes or (("eager", "onnxruntime") if a.quick else CPU_RUNTIMES))
+    runtimes = list(a.runtimes or (("eager", "onnxruntime") if a.quick else CPU_RUNTIMES + DEPLOY_RUNTIMES))
     if a.runtimes is None and torch.cuda.is_available():
         runtimes.append("cuda")
+    runtimes = _installed(runtimes)
+    calib = _calibration_images(getattr(a, "calib", None), runtimes)
     reps = a.reps or (5 if a.quick else 30)
     names = list(dict.fromkeys(list(BASELINES) + cfgs))
     try:
@@ -288,7 +335,7 @@ def run_bench(a) -> int:
             for batch in batches:
                 label = rt if rt != "cuda" else f"cuda fp16 b{batch}"
                 print(f"[{imgsz} px, {label}] preparing {len(names)} models", flush=True)
-                runners = {c: make_runner(rt, m, imgsz, threads, batch) for c, m in models.items()}
+                runners = {c: make_runner(rt, m, imgsz, threads, batch, calib) for c, m in models.items()}
                 times = time_interleaved(runners, reps, a.warmup, _progress(f"{imgsz} px {label}"))
                 peak = cuda_peaks(runners) if rt == "cuda" else mem
                 rn, rs = ratio_medians(times, "yolov5n.yaml"), ratio_medians(times, "yolov5s.yaml")
@@ -299,7 +346,7 @@ def run_bench(a) -> int:
                                  "ratio_yolov5n": rn.get(c), "ratio_yolov5s": rs.get(c), "peak_mib": peak.get(c),
                                  "times_ms": times[c]})
                 del runners
-    table = markdown_table(rows)
+    table = markdown_table(rows) + "\n\n" + best_runtime_table(rows)
     print(f"\nMeasured on {info['device']}, {threads} threads, torch {info['torch']}; batch 1 unless noted; "
           f"ratios are per-round medians against the baseline timed in the same round.\n")
     print(table)
