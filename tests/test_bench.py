@@ -68,3 +68,14 @@ def test_profile_sorts_convs_by_weight_shape_and_counts_every_category():
     assert set(ms) == set(profile.CATEGORIES)
     for c in ("dense conv (k>1)", "1x1 conv", "depthwise conv", "activation", "concat / shuffle copies"):
         assert ms[c] > 0, c
+
+
+def test_pareto_front_keeps_only_points_nothing_beats(tmp_path):
+    pts = [(10.0, 0.30), (12.0, 0.25), (20.0, 0.50), (25.0, 0.45), (8.0, 0.20), (30.0, 0.55)]
+    assert bench.pareto_front(pts) == [(8.0, 0.20), (10.0, 0.30), (20.0, 0.50), (30.0, 0.55)]
+    rows = [{"cfg": c, "imgsz": 320, "runtime": rt, "median_ms": ms, "batch": 1}
+            for rt in ("eager", "openvino") for c, ms in (("yolov5n.yaml", 20.0), ("ours.yaml", 12.0))]
+    acc = tmp_path / "learning.json"
+    acc.write_text(json.dumps({"rows": [{"cfg": "yolov5n.yaml", "mAP50": 0.24}, {"cfg": "ours.yaml", "mAP50": 0.3}]}))
+    (png,) = bench.plot_pareto(rows, [acc], tmp_path)
+    assert png.name == "pareto_320.png" and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -39,6 +39,9 @@ def add_arguments(p) -> None:
                    help="default: PyTorch eager/channels_last/compile, ONNX Runtime and every installed deploy runtime "
                         "(OpenVINO, ncnn, TFLite fp32/fp16, ONNX Runtime int8), plus cuda (fp16, batch 1 and 32) "
                         "when CUDA is present")
+    p.add_argument("--accuracy", nargs="+", type=Path, default=None,
+                   help="learning.json files from `yolov5-shuffle learn --out`: adds mAP50-against-latency plots "
+                        "(pareto_<size>.png, one panel per runtime, the Pareto front drawn)")
     p.add_argument("--calib", type=Path, default=None,
                    help="folder of images to calibrate int8 with (default: generated demo images)")
     p.add_argument("--threads", type=at_least(1, "threads"), default=None,
@@ -210,6 +213,56 @@ def plot(rows: list[dict], out: Path) -> list[Path]:
     return files
 
 
+def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """(latency, accuracy) points that no other point beats on both (faster and at least as accurate)."""
+    front, best = [], float("-inf")
+    for ms, m in sorted(points, key=lambda p: (p[0], -p[1])):  # fastest first
+        if m > best:
+            front.append((ms, m))
+            best = m
+    return front
+
+
+def plot_pareto(rows: list[dict], accuracy_files: list[Path], out: Path) -> list[Path]:
+    """mAP50 (from learn) against measured latency, one panel per runtime, one file per size; the
+    configs no other config beats on both axes (the Pareto front) are joined by a line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    acc = {}
+    for f in accuracy_files:
+        for r in json.loads(Path(f).read_text())["rows"]:
+            acc[r["cfg"]] = r["mAP50"]
+    files = []
+    for imgsz in sorted({r["imgsz"] for r in rows}):
+        sub = [r for r in rows if r["imgsz"] == imgsz and r["cfg"] in acc]
+        runtimes = list(dict.fromkeys(r["runtime"] for r in sub))
+        if not runtimes:
+            continue
+        fig, axes = plt.subplots(1, len(runtimes), figsize=(4.2 * len(runtimes), 4.2), squeeze=False)
+        for ax, rt in zip(axes[0], runtimes):
+            pts = sorted(((r["median_ms"], acc[r["cfg"]], r["cfg"]) for r in sub if r["runtime"] == rt))
+            front = pareto_front([(ms, m) for ms, m, _ in pts])
+            ax.plot(*zip(*front), color="tab:green", lw=1, zorder=1)
+            for ms, m, cfg in pts:
+                base = cfg in BASELINES
+                ax.scatter(ms, m, marker="s" if base else "o", color="tab:red" if base else "tab:blue", zorder=2)
+                ax.annotate(cfg.replace(".yaml", ""), (ms, m), fontsize=7, xytext=(3, 3), textcoords="offset points")
+            ax.set_xlabel("median latency (ms)")
+            ax.set_ylabel("mAP50 (demo validation set)")
+            ax.set_title(f"{rt}, {imgsz} px", fontsize=9)
+            ax.grid(alpha=0.3)
+        fig.suptitle(f"Accuracy against measured latency: {device_name()} (green: Pareto front)", fontsize=10)
+        fig.tight_layout()
+        f = out / f"pareto_{imgsz}.png"
+        fig.savefig(f, dpi=110)
+        plt.close(fig)
+        files.append(f)
+    return files
+
+
 # --- main ------------------------------------------------------------------------------------------
 
 def _installed(runtimes: list[str]) -> list[str]:
@@ -365,7 +418,7 @@ def run_bench(a) -> int:
         w.writeheader()
         w.writerows(rows)
     (out / "bench.md").write_text(table + "\n")
-    pngs = plot(rows, out)
+    pngs = plot(rows, out) + (plot_pareto(rows, a.accuracy, out) if getattr(a, "accuracy", None) else [])
     print(f"\nwrote {out / 'bench.json'}, {out / 'bench.csv'}, {out / 'bench.md'}, {', '.join(map(str, pngs))}")
     if a.profile:
         from . import profile
