@@ -41,7 +41,8 @@ def add_arguments(p) -> None:
                         "when CUDA is present")
     p.add_argument("--accuracy", nargs="+", type=Path, default=None,
                    help="learning.json files from `yolov5-shuffle learn --out`: adds mAP50-against-latency plots "
-                        "(pareto_<size>.png, one panel per runtime, the Pareto front drawn)")
+                        "(pareto_<size>.png, one panel per runtime, the Pareto front drawn); a config in several "
+                        "files takes the first file's mAP")
     p.add_argument("--calib", type=Path, default=None,
                    help="folder of images to calibrate int8 with (default: generated demo images)")
     p.add_argument("--threads", type=at_least(1, "threads"), default=None,
@@ -234,7 +235,7 @@ def plot_pareto(rows: list[dict], accuracy_files: list[Path], out: Path) -> list
     acc = {}
     for f in accuracy_files:
         for r in json.loads(Path(f).read_text())["rows"]:
-            acc[r["cfg"]] = r["mAP50"]
+            acc.setdefault(r["cfg"], r["mAP50"])  # a config in several files: the first file's run counts
     files = []
     for imgsz in sorted({r["imgsz"] for r in rows}):
         sub = [r for r in rows if r["imgsz"] == imgsz and r["cfg"] in acc]
