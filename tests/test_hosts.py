@@ -199,3 +199,17 @@ def test_init_weights_for_yolov7(host, tmp_path):
             "print('EQUAL', torch.equal(m.model[0].conv.conv.weight, sd['conv1.0.weight']))\n")
     r = host_py(root, {**env, "YOLOV5_SHUFFLE_YOLOV7": str(root)}, "-c", code)
     assert "EQUAL True" in r.stdout and "transferred 330 tensors" in r.stdout
+
+
+@pytest.mark.parametrize("name", list(SPECS))
+def test_vendor_fixes_are_idempotent_and_named(name, tmp_path):
+    """Every fix a host lists edits its tree the first time where needed and nothing the second time."""
+    from yolov5_shuffle.hosts import find
+    from yolov5_shuffle.hosts.fixes import FIXES, apply_fixes
+
+    tree = find(extract(fixture_archive(SPECS[name].archive), tmp_path))
+    assert set(tree.host.fixes) <= set(FIXES) and all(FIXES[f].__doc__ for f in tree.host.fixes)
+    first = apply_fixes(tree.root, tree.host.fixes)
+    assert sum(first.values()) > 0, first
+    after = snapshot(tree.root)
+    assert sum(apply_fixes(tree.root, tree.host.fixes).values()) == 0 and snapshot(tree.root) == after

@@ -204,3 +204,17 @@ def test_failed_write_rolls_back(tree_factory, monkeypatch):
         patcher.apply(plan)
     monkeypatch.setattr(patcher, "_write", real)
     assert snapshot(root) == before
+
+
+def test_vendor_fixes_make_yolov5_7_run_and_are_idempotent(tree_factory):
+    """The PyPI 7.0.14 tree gets its named fixes once (a second run edits nothing) and they stay out of the
+    patch's way: patch and revert leave them in place."""
+    from yolov5_shuffle.hosts import find
+    from yolov5_shuffle.hosts.fixes import apply_fixes
+
+    root = tree_factory("7.0.14", "pypi", fixed=True)
+    fixed = snapshot(root)
+    assert sum(apply_fixes(root, find(root).host.fixes).values()) == 0 and snapshot(root) == fixed
+    run_cli("patch", root, check=True)
+    run_cli("patch", root, "--revert", check=True)
+    assert snapshot(root) == fixed

@@ -72,34 +72,23 @@ def _add_keyword(root: Path, call: str, keyword: str, rel: Iterable[str] | None 
     levels), except where the line holding the call matches the regex ``skip_line``."""
     name = name or keyword.split("=")[0]
     inner = r"(?:[^()]|\((?:[^()]|\([^()]*\))*\))*"
-    rx = re.compile(r"(?<![\w.])" + re.escape(call) + r"\((" + inner + r")\)")
-    n = 0
-    for py in _files(root, rel):
-        text = py.read_text(encoding="utf-8")
-        k = 0
 
-        def repl(m):
-            nonlocal k
-            args = m.group(1)
-            line = text[text.rfind("\n", 0, m.start()) + 1:m.end()]
-            if re.search(rf"\b{name}\b", args) or (skip_line and re.search(skip_line, line)):
-                return m.group(0)
-            k += 1
-            body = args.rstrip()
-            sep = "" if body.endswith(",") else ","
-            last = body.splitlines()[-1] if body else ""
-            if "#" in last:  # last argument line ends in a comment: put the keyword on its own line
-                sep += "\n" + " " * (len(last) - len(last.lstrip()))
-            else:
-                sep += " "
-            tail = args[len(body):]  # keep a multi-line call's closing layout
-            return f"{call}({body}{sep}{keyword}{tail})"
+    def repl(m):
+        args = m.group(1)
+        line = m.string[m.string.rfind("\n", 0, m.start()) + 1:m.end()]
+        if re.search(rf"\b{name}\b", args) or (skip_line and re.search(skip_line, line)):
+            return m.group(0)
+        body = args.rstrip()
+        sep = "" if body.endswith(",") else ","
+        last = body.splitlines()[-1] if body else ""
+        if "#" in last:  # last argument line ends in a comment: put the keyword on its own line
+            sep += "\n" + " " * (len(last) - len(last.lstrip()))
+        else:
+            sep += " "
+        tail = args[len(body):]  # keep a multi-line call's closing layout
+        return f"{call}({body}{sep}{keyword}{tail})"
 
-        new = rx.sub(repl, text)
-        if k:
-            py.write_text(new, encoding="utf-8")
-            n += k
-    return n
+    return _sub(root, r"(?<![\w.])" + re.escape(call) + r"\((" + inner + r")\)", repl, rel, flags=0)
 
 
 # ----------------------------------------------------------------------------------------------- fixes

@@ -194,24 +194,33 @@ def plot(rows: list[dict], out: Path) -> list[Path]:
         for j, rt in enumerate(runtimes):
             pts = [r for r in sub if r["runtime"] == rt]
             for i, (key, label) in enumerate((("gflops", "GFLOPs"), ("params", "parameters (M)"))):
-                ax = axes[i][j]
-                for r in pts:
-                    x = r[key] / (1e6 if key == "params" else 1)
-                    base = r["cfg"] in BASELINES
-                    ax.scatter(x, r["median_ms"], marker="s" if base else "o", color="tab:red" if base else "tab:blue")
-                    ax.annotate(r["cfg"].replace(".yaml", ""), (x, r["median_ms"]), fontsize=7,
-                                xytext=(3, 3), textcoords="offset points")
-                ax.set_xlabel(label)
-                ax.set_ylabel("median latency (ms)")
-                ax.set_title(f"{rt}, {imgsz} px", fontsize=9)
-                ax.grid(alpha=0.3)
-        fig.suptitle(f"Latency is not FLOPs: {device_name()} (squares: YOLOv5 baselines)", fontsize=10)
-        fig.tight_layout()
-        f = out / f"latency_{imgsz}.png"
-        fig.savefig(f, dpi=110)
-        plt.close(fig)
-        files.append(f)
+                _panel(axes[i][j], [(r[key] / (1e6 if key == "params" else 1), r["median_ms"], r["cfg"]) for r in pts],
+                       label, "median latency (ms)", f"{rt}, {imgsz} px")
+        files.append(_save(fig, f"Latency is not FLOPs: {device_name()} (squares: YOLOv5 baselines)",
+                           out / f"latency_{imgsz}.png"))
     return files
+
+
+def _panel(ax, points: list[tuple[float, float, str]], xlabel: str, ylabel: str, title: str) -> None:
+    """One labelled scatter panel: baselines as red squares, ours as blue dots."""
+    for x, y, cfg in points:
+        base = cfg in BASELINES
+        ax.scatter(x, y, marker="s" if base else "o", color="tab:red" if base else "tab:blue", zorder=2)
+        ax.annotate(cfg.replace(".yaml", ""), (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3)
+
+
+def _save(fig, title: str, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
 
 
 def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
@@ -247,20 +256,9 @@ def plot_pareto(rows: list[dict], accuracy_files: list[Path], out: Path) -> list
             pts = sorted(((r["median_ms"], acc[r["cfg"]], r["cfg"]) for r in sub if r["runtime"] == rt))
             front = pareto_front([(ms, m) for ms, m, _ in pts])
             ax.plot(*zip(*front), color="tab:green", lw=1, zorder=1)
-            for ms, m, cfg in pts:
-                base = cfg in BASELINES
-                ax.scatter(ms, m, marker="s" if base else "o", color="tab:red" if base else "tab:blue", zorder=2)
-                ax.annotate(cfg.replace(".yaml", ""), (ms, m), fontsize=7, xytext=(3, 3), textcoords="offset points")
-            ax.set_xlabel("median latency (ms)")
-            ax.set_ylabel("mAP50 (demo validation set)")
-            ax.set_title(f"{rt}, {imgsz} px", fontsize=9)
-            ax.grid(alpha=0.3)
-        fig.suptitle(f"Accuracy against measured latency: {device_name()} (green: Pareto front)", fontsize=10)
-        fig.tight_layout()
-        f = out / f"pareto_{imgsz}.png"
-        fig.savefig(f, dpi=110)
-        plt.close(fig)
-        files.append(f)
+            _panel(ax, pts, "median latency (ms)", "mAP50 (demo validation set)", f"{rt}, {imgsz} px")
+        files.append(_save(fig, f"Accuracy against measured latency: {device_name()} (green: Pareto front)",
+                           out / f"pareto_{imgsz}.png"))
     return files
 
 
