@@ -11,8 +11,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from yolov5_shuffle import blocks
-from yolov5_shuffle.blocks import ConvBN, ShuffleNetV2_InvertedResidual, conv_bn_relu_maxpool, fuse_blocks
+from yolov5_shuffle.blocks import ShuffleNetV2_InvertedResidual, conv_bn_relu_maxpool, fuse_blocks
 from yolov5_shuffle.measure import deploy
 
 IMGSZ = 128

@@ -18,7 +18,7 @@ from pathlib import Path
 import cv2
 import pytest
 
-from conftest import REPO, fixture_archive, run_cli, snapshot
+from conftest import fixture_archive, run_cli, snapshot
 from yolov5_shuffle.configs import config_names
 from yolov5_shuffle.dataset import make_dataset
 from yolov5_shuffle.hosts import patch

@@ -17,7 +17,6 @@ import zipfile
 from pathlib import Path
 
 import cv2
-import numpy as np
 import pytest
 
 from conftest import run_cli
