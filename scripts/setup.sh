@@ -18,6 +18,18 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   .venv/bin/python -m pip install -r scripts/requirements.txt -e ".[test]"
   echo "$want" > "$stamp"
 fi
+# TFLite export (opt-in): onnx2tf pins old numpy/onnx/tensorflow, so it gets a venv of its own, which
+# yolov5_shuffle.measure.deploy finds at .venv-onnx2tf/bin/onnx2tf (or wherever $YOLOV5_SHUFFLE_ONNX2TF points).
+if [ "${YOLOV5_SHUFFLE_TFLITE:-0}" = 1 ]; then
+  tf_stamp=.venv-onnx2tf/.yolov5-shuffle-setup
+  tf_want=$(sha256sum scripts/requirements-onnx2tf.txt | cut -c1-16)
+  if [ "$(cat "$tf_stamp" 2>/dev/null)" != "$tf_want" ]; then
+    echo "==> installing onnx2tf and tensorflow in .venv-onnx2tf (TFLite export)"
+    [ -x .venv-onnx2tf/bin/python ] || "$PYTHON" -m venv .venv-onnx2tf
+    .venv-onnx2tf/bin/python -m pip install -r scripts/requirements-onnx2tf.txt
+    echo "$tf_want" > "$tf_stamp"
+  fi
+fi
 echo "==> vendoring and patching YOLOv5"
 .venv/bin/yolov5-shuffle vendor
 .venv/bin/yolov5-shuffle patch third_party/yolov5

@@ -12,6 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from yolov5_shuffle.dataset import make_dataset
+from yolov5_shuffle.hosts.runs import ensure_yolov5, train
+
 REPO = Path(__file__).resolve().parent.parent
 THIRD_PARTY = REPO.parent / "shared" / "third_party"  # host sources not on PyPI, laid beside the checkout
 
@@ -108,3 +111,25 @@ def python_in(root: Path, code: str, layout: str) -> subprocess.CompletedProcess
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(path), str(REPO)])}
     return subprocess.run([sys.executable, "-W", "ignore", "-c", code], cwd=root, capture_output=True, text=True,
                           env=env, timeout=600)
+
+
+# --- one small trained YOLOv5 run, shared by the workflow, export and deploy tests ---------------------
+
+IMGSZ = 128
+
+
+@pytest.fixture(scope="session")
+def yolo_root():
+    return ensure_yolov5()
+
+
+@pytest.fixture(scope="session")
+def data(tmp_path_factory):
+    return make_dataset(tmp_path_factory.mktemp("data") / "shapes", train=8, val=4, imgsz=IMGSZ, seed=1, video=True)
+
+
+@pytest.fixture(scope="session")
+def trained(yolo_root, data, tmp_path_factory):
+    """One yolov5s-shufflenetv2 run shared by the val/detect/export tests."""
+    return train(yolo_root, "yolov5s-shufflenetv2.yaml", data, 2, IMGSZ, tmp_path_factory.mktemp("runs"), batch=4,
+                 capture=True)

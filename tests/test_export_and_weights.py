@@ -10,9 +10,7 @@ import pytest
 import torch
 import torchvision
 
-from conftest import run_cli
-from test_workflow import IMGSZ, data, yolo_root  # noqa: F401  (session fixtures)
-from yolov5_shuffle.dataset import make_dataset  # noqa: F401
+from conftest import IMGSZ, run_cli
 
 # ONNX + TorchScript through YOLOv5 7.0's own export.py and attempt_load; every config's ONNX export is
 # checked on YOLOv5 master and YOLOv7 in test_hosts.py, so one config per run of export.py is enough here.

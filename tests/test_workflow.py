@@ -19,30 +19,12 @@ from pathlib import Path
 import cv2
 import pytest
 
-from conftest import run_cli
+from conftest import IMGSZ, run_cli
 from yolov5_shuffle.dataset import make_dataset
 from yolov5_shuffle.measure.learning import read_results
-from yolov5_shuffle.hosts.runs import SHORT_RUN, ensure_yolov5, train
+from yolov5_shuffle.hosts.runs import SHORT_RUN, train
 
 S_CONFIGS = ["yolov5s-shufflenetv2.yaml", "yolov5s-mobilenetv2.yaml", "yolov5s-dwconv.yaml", "yolov5-lite-s.yaml"]
-IMGSZ = 128
-
-
-@pytest.fixture(scope="session")
-def yolo_root():
-    return ensure_yolov5()
-
-
-@pytest.fixture(scope="session")
-def data(tmp_path_factory):
-    return make_dataset(tmp_path_factory.mktemp("data") / "shapes", train=8, val=4, imgsz=IMGSZ, seed=1, video=True)
-
-
-@pytest.fixture(scope="session")
-def trained(yolo_root, data, tmp_path_factory):
-    """One yolov5s-shufflenetv2 run shared by the val/detect/export tests."""
-    return train(yolo_root, "yolov5s-shufflenetv2.yaml", data, 2, IMGSZ, tmp_path_factory.mktemp("runs"), batch=4,
-                 capture=True)
 
 
 def _losses_finite(run: Path) -> dict:

@@ -97,11 +97,28 @@ def _demo(a) -> int:
 
 
 def _detect(a) -> int:
-    from .hosts.runs import detect
+    if a.weights.suffix == ".pt":
+        from .hosts.runs import detect
 
-    # root=None: every input is checked first, then the vendored YOLOv5 is made ready
-    print(f"results: {detect(None, a.weights, a.source, a.imgsz, a.project, a.name)}")
+        # root=None: every input is checked first, then the vendored YOLOv5 is made ready
+        print(f"results: {detect(None, a.weights, a.source, a.imgsz or 640, a.project, a.name)}")
+        return 0
+    from .measure.exported import Detector, detect_files, new_run_dir, sources
+
+    # an exported model (ONNX, int8, OpenVINO, ncnn, TFLite): run by its runtime, not by detect.py
+    files = sources(a.source)
+    det = Detector.load(a.weights, a.imgsz)
+    out = new_run_dir(a.project, a.name)
+    print(f"{det.label} at {det.imgsz} px")
+    detect_files(det, files, out)
+    print(f"results: {out.resolve()}")
     return 0
+
+
+def _export(a) -> int:
+    from .measure.export_check import run_export
+
+    return run_export(a)
 
 
 def _train(a) -> int:
@@ -202,13 +219,24 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--project", type=Path, default=Path("runs/train"))
     tr.set_defaults(func=_train)
 
-    dt = sub.add_parser("detect", help="detect.py in the vendored YOLOv5, skipping unreadable images")
-    dt.add_argument("--weights", type=Path, required=True)
+    dt = sub.add_parser("detect", help="detect.py in the vendored YOLOv5 (or an exported model's runtime), "
+                                       "skipping unreadable images")
+    dt.add_argument("--weights", type=Path, required=True,
+                    help="a .pt checkpoint (run by YOLOv5's detect.py), or an exported model from `export`: "
+                         ".onnx (fp32 or int8), OpenVINO or ncnn folder, .tflite (run by its runtime)")
     dt.add_argument("--source", type=Path, required=True, help="image, folder of images/videos, or video")
-    dt.add_argument("--imgsz", type=image_size(), default=640)
+    dt.add_argument("--imgsz", type=image_size(), default=None,
+                    help="inference size (default 640; an exported model's own size from its metadata.yaml)")
     dt.add_argument("--project", type=Path, default=Path("runs/detect"))
     dt.add_argument("--name", default="exp")
     dt.set_defaults(func=_detect)
+
+    ex = sub.add_parser("export", help="a checkpoint to OpenVINO, ncnn, TFLite, int8 ...: each checked against "
+                                       "PyTorch and scored on the val split")
+    from .measure.export_check import add_arguments as export_arguments
+
+    export_arguments(ex)
+    ex.set_defaults(func=_export)
 
     le = sub.add_parser("learn", help="train a group of configs and their baselines alike; table of mAP")
     le.add_argument("--workdir", type=Path, default=Path("demo_runs/learn"))

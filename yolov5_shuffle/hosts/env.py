@@ -134,3 +134,39 @@ class _quiet_yolov5:
     def __exit__(self, *exc):
         for lg, lv in zip(self.loggers, self.levels):
             lg.setLevel(lv)
+
+
+def load_checkpoint(weights: Path):
+    """A YOLOv5 or YOLOv7 training checkpoint as (fused eval model in export form, class names, stride).
+
+    The host whose classes the checkpoint pickles is imported first (patched YOLOv5, PyPI or git layout, or
+    YOLOv7 for IDetect checkpoints). ultralytics checkpoints are refused: that package exports every
+    format itself (``yolov5-shuffle yolo export model=best.pt format=openvino``)."""
+    import zipfile
+
+    import torch
+
+    weights = Path(weights)
+    if not weights.is_file():
+        raise UserError(f"weights {weights}: no such file ({weights.resolve()})")
+    try:
+        with zipfile.ZipFile(weights) as z:
+            text = z.read(next(n for n in z.namelist() if n.endswith("data.pkl"))).decode("latin-1")  # class paths
+    except (zipfile.BadZipFile, StopIteration):
+        raise UserError(f"weights {weights}: not a PyTorch checkpoint (a zip with data.pkl)") from None
+    if "ultralytics.nn" in text:
+        raise UserError(f"weights {weights}: an ultralytics checkpoint; export it with ultralytics itself: "
+                        f"yolov5-shuffle yolo export model={weights} format=onnx|openvino|ncnn|tflite")
+    if "IDetect" in text:
+        import_yolov7()
+    else:
+        import_yolo()
+    with contextlib.redirect_stdout(io.StringIO()), _quiet_yolov5():
+        ckpt = torch.load(weights, map_location="cpu", weights_only=False)
+        model = (ckpt["ema"] if ckpt.get("ema") is not None else ckpt["model"]).float().eval()
+        model.fuse()
+    for m in model.modules():
+        if type(m).__name__ in ("Detect", "IDetect"):
+            m.inplace = False
+    names = model.names if isinstance(model.names, dict) else dict(enumerate(model.names))
+    return model, names, int(max(model.stride))

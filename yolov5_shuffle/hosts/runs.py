@@ -158,6 +158,13 @@ def check_data_yaml(data: Path, root: Path = VENDORED, labels: bool = True) -> d
     return d
 
 
+def split_images(data: Path, split: str = "val", root: Path = VENDORED) -> list[Path]:
+    """The images of a data yaml's ``split``, resolved as train.py resolves them (the yaml checked first)."""
+    d = check_data_yaml(data, root, labels=False)
+    return [img for folder in _split_paths(d, split, Path(data), _data_root(d, Path(data), root))
+            for img in _images_of(folder)]
+
+
 # --- running -----------------------------------------------------------------------------------------
 
 def _run(root: Path, script: str, args: list[str], capture: bool = False) -> subprocess.CompletedProcess:

@@ -51,6 +51,7 @@ from __future__ import annotations
 import collections
 import copy
 import importlib.util
+import logging
 import os
 import shutil
 import statistics
@@ -63,6 +64,8 @@ from typing import Callable, Iterable
 
 import numpy as np
 import torch
+
+from ..configs import REPO_DIR
 
 RUNTIMES = ("onnxruntime", "openvino", "ncnn", "tflite_fp32", "tflite_fp16", "onnxruntime_int8")
 
@@ -99,13 +102,15 @@ def _has(module: str) -> bool:
 
 
 def onnx2tf_command() -> list[str] | None:
-    """How to run onnx2tf: ``$YOLOV5_SHUFFLE_ONNX2TF``, ``onnx2tf`` next to this Python, on PATH, or the module."""
+    """How to run onnx2tf: ``$YOLOV5_SHUFFLE_ONNX2TF``, ``onnx2tf`` next to this Python, in the checkout's
+    ``.venv-onnx2tf`` (``YOLOV5_SHUFFLE_TFLITE=1 scripts/setup.sh`` makes it), on PATH, or the module."""
     env = os.environ.get("YOLOV5_SHUFFLE_ONNX2TF")
     if env:
         return [env] if Path(env).is_file() else None
-    beside = Path(sys.executable).parent / "onnx2tf"
-    if beside.is_file():
-        return [str(beside)]
+    for beside in (Path(sys.executable).parent / "onnx2tf",
+                   REPO_DIR / ".venv-onnx2tf" / "bin" / "onnx2tf"):
+        if beside.is_file():
+            return [str(beside)]
     found = shutil.which("onnx2tf")
     if found:
         return [found]
@@ -238,14 +243,14 @@ def _export_ncnn(model, imgsz, tmp, name, calib_images=None) -> Path:
 
     work = tmp / "pnnx"
     work.mkdir()
-    pt = work / f"{name}.pt"
+    pt = work / "model.pt"  # pnnx derives its output names from this one, mangling '-' and the like
     x = torch.zeros(1, 3, imgsz, imgsz)
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         torch.jit.trace(_prepare(model), x, check_trace=False).save(str(pt))
     r = subprocess.run([pnnx.EXEC_PATH, str(pt), f"inputshape=[1,3,{imgsz},{imgsz}]", "fp16=0"], cwd=work,
                        capture_output=True, text=True)
-    param, binf = work / f"{name}.ncnn.param", work / f"{name}.ncnn.bin"
+    param, binf = work / "model.ncnn.param", work / "model.ncnn.bin"
     if r.returncode or not param.is_file() or not binf.is_file():
         raise RuntimeError(f"pnnx failed (exit {r.returncode}):\n{(r.stdout + r.stderr)[-3000:]}")
     bad = [op for op in count_ops(param) if "." in op or "::" in op]  # pnnx.Expression, aten::x: not ncnn ops
@@ -253,8 +258,8 @@ def _export_ncnn(model, imgsz, tmp, name, calib_images=None) -> Path:
         raise RuntimeError(f"pnnx left ops ncnn cannot run: {', '.join(sorted(set(bad)))} (in {param})")
     d = tmp / _SUFFIX["ncnn"].format(name=name)
     d.mkdir()
-    shutil.move(str(param), d / param.name)
-    shutil.move(str(binf), d / binf.name)
+    shutil.move(str(param), d / f"{name}.ncnn.param")
+    shutil.move(str(binf), d / f"{name}.ncnn.bin")
     return d
 
 
@@ -352,10 +357,16 @@ def _export_int8(model, imgsz, tmp, name, calib_images=None) -> Path:
             return None if x is None else {INPUT_NAME: x[None]}
 
     f = tmp / f"{name}_int8.onnx"
-    quantize_static(str(src), str(f), Reader(), quant_format=QuantFormat.QDQ, activation_type=QuantType.QUInt8,
-                    weight_type=QuantType.QInt8, per_channel=True, reduce_range=not _cpu_has_vnni(),
-                    nodes_to_exclude=head, calibrate_method=CalibrationMethod.MinMax,
-                    extra_options={"ActivationSymmetric": False, "WeightSymmetric": True})
+    root = logging.getLogger()  # quantize_static logs "consider pre-processing" advice as warnings
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        quantize_static(str(src), str(f), Reader(), quant_format=QuantFormat.QDQ, activation_type=QuantType.QUInt8,
+                        weight_type=QuantType.QInt8, per_channel=True, reduce_range=not _cpu_has_vnni(),
+                        nodes_to_exclude=head, calibrate_method=CalibrationMethod.MinMax,
+                        extra_options={"ActivationSymmetric": False, "WeightSymmetric": True})
+    finally:
+        root.setLevel(level)
     return f
 
 

@@ -1,0 +1,219 @@
+"""Run an exported model (ONNX, int8 ONNX, OpenVINO, ncnn, TFLite) as a detector: on images and videos, and
+scored on a labelled split, with the same pre- and post-processing for every runtime.
+
+YOLOv5's own detect.py/val.py run ONNX, but on today's packages not OpenVINO 2026 (``openvino.runtime``
+is gone), not TFLite through ai-edge-litert, and never ncnn; this module runs all of them through
+:func:`yolov5_shuffle.measure.deploy.load`, so a deployed model is checked the way it will be used.
+``yolov5-shuffle export`` writes ``metadata.yaml`` (class names, input size) beside what it exports;
+without it the input size comes from ``--imgsz`` and classes are shown by number.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable
+
+import cv2
+import numpy as np
+import yaml
+
+from ..errors import UserError
+from ..hosts.runs import IMAGE_SUFFIXES, VIDEO_SUFFIXES, label_path, line_thickness, video_frame_shape
+from . import deploy, detection
+
+METADATA = "metadata.yaml"
+VAL_CONF, VAL_IOU = 0.001, 0.6  # YOLOv5 val.py's thresholds, for mAP
+DETECT_CONF, DETECT_IOU = 0.25, 0.45  # detect.py's
+
+
+class ExportError(UserError):
+    pass
+
+
+def runtime_of(path: Path) -> str:
+    """Which runtime runs an exported artefact, from its name: .onnx (fp32 or int8 QDQ) -> ONNX Runtime,
+    .xml or an ``*_openvino`` folder -> OpenVINO, .param or an ``*_ncnn`` folder -> ncnn, .tflite -> TFLite."""
+    path = Path(path)
+    if path.is_dir():
+        if any(path.glob("*.xml")):
+            return "openvino"
+        if any(path.glob("*.param")):
+            return "ncnn"
+        raise ExportError(f"{path}: a folder with neither an OpenVINO .xml nor an ncnn .param in it")
+    runtime = {".onnx": "onnxruntime", ".xml": "openvino", ".param": "ncnn", ".tflite": "tflite_fp32"}.get(path.suffix)
+    if runtime is None:
+        raise ExportError(f"{path}: not an exported model (.onnx, .xml, .param, .tflite, or an OpenVINO/ncnn folder)")
+    return runtime
+
+
+def read_metadata(path: Path) -> dict:
+    """metadata.yaml from the artefact's folder (or from inside an OpenVINO/ncnn folder); {} when absent."""
+    path = Path(path)
+    for folder in ((path,) if path.is_dir() else ()) + (path.parent,):
+        f = folder / METADATA
+        if f.is_file():
+            meta = yaml.safe_load(f.read_text())
+            return meta if isinstance(meta, dict) else {}
+    return {}
+
+
+class Detector:
+    """An exported model (or any ``x -> prediction`` callable) with its input size and class names:
+    BGR image in, ``(M, 6)`` detections ``[x1, y1, x2, y2, confidence, class]`` on that image out."""
+
+    def __init__(self, predict: Callable[[np.ndarray], np.ndarray], imgsz: int, names: dict[int, str] | None = None,
+                 label: str = "model"):
+        self.predict, self.imgsz, self.names, self.label = predict, imgsz, names or {}, label
+
+    @classmethod
+    def load(cls, path: Path, imgsz: int | None = None, threads: int = 2) -> "Detector":
+        path = Path(path)
+        if not path.exists():
+            raise ExportError(f"weights {path}: no such file or folder ({path.resolve()})")
+        runtime = runtime_of(path)
+        ok, why = deploy.available(runtime)
+        if not ok:
+            raise ExportError(f"{path}: cannot run it here: {why}")
+        meta = read_metadata(path)
+        size = meta.get("imgsz")
+        if size and imgsz and imgsz != size:
+            raise ExportError(f"--imgsz {imgsz}: {path} was exported for {size} px (its {METADATA}); its input "
+                              "size is fixed")
+        size = size or imgsz
+        if not size:
+            raise ExportError(f"{path}: no {METADATA} beside it; give the size it was exported at with --imgsz")
+        names = {int(k): str(v) for k, v in (meta.get("names") or {}).items()}
+        return cls(deploy.load(runtime, path, threads), int(size), names, f"{runtime} {path.name}")
+
+    def __call__(self, img: np.ndarray, conf: float = DETECT_CONF, iou: float = DETECT_IOU) -> np.ndarray:
+        x, r, pad = detection.letterbox(img, self.imgsz)
+        pred = np.asarray(self.predict(x))  # (1, N, 5 + nc) from every runtime
+        dets = detection.non_max_suppression(pred.reshape(-1, pred.shape[-1]), conf, iou)
+        return detection.unletterbox(dets, r, pad, img.shape[:2])
+
+
+def _summary(dets: np.ndarray, names: dict) -> str:
+    if not len(dets):
+        return "no detections"
+    counts = np.bincount(dets[:, 5].astype(int))
+    return ", ".join(f"{n} {names.get(k, k)}" for k, n in enumerate(counts) if n)
+
+
+def new_run_dir(project: Path, name: str) -> Path:
+    """project/name, or name2, name3 ... when it exists (detect.py's increment); made by the caller."""
+    project = Path(project)
+    if project.exists() and not project.is_dir():
+        raise ExportError(f"--project {project}: a file, not a folder")
+    d, i = project / name, 2
+    while d.exists():
+        d, i = project / f"{name}{i}", i + 1
+    return d
+
+
+def sources(source: Path) -> list[Path]:
+    """The images and videos to run on; unreadable ones in a folder are warned about and skipped."""
+    source = Path(source)
+    if not source.exists():
+        raise ExportError(f"source {source}: no such file or folder ({source.resolve()})")
+    files = sorted(source.iterdir()) if source.is_dir() else [source]
+    out = []
+    for p in files:
+        suffix = p.suffix.lower()
+        if suffix in IMAGE_SUFFIXES:
+            ok = cv2.imread(str(p)) is not None
+        elif suffix in VIDEO_SUFFIXES:
+            ok = video_frame_shape(p) is not None
+        else:
+            if not source.is_dir():
+                raise ExportError(f"source {source}: not an image or video (suffix {suffix or 'none'})")
+            continue
+        if ok:
+            out.append(p)
+        elif source.is_dir():
+            print(f"warning: {p}: not a readable {'image' if suffix in IMAGE_SUFFIXES else 'video'}; skipped", flush=True)
+        else:
+            raise ExportError(f"source {source}: not a readable {'image' if suffix in IMAGE_SUFFIXES else 'video'}")
+    if not out:
+        raise ExportError(f"source {source}: no readable images or videos in it")
+    return out
+
+
+def detect_files(det: Detector, files: list[Path], out: Path, conf: float = DETECT_CONF, iou: float = DETECT_IOU,
+                 log=print) -> list[Path]:
+    """Draw ``det``'s detections on each image and on every frame of each video; files go to ``out`` under
+    their own names (videos as .mp4). Written whole or not at all: a video is renamed into place when done."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for i, f in enumerate(files, 1):
+        if f.suffix.lower() in IMAGE_SUFFIXES:
+            img = cv2.imread(str(f))
+            t = time.perf_counter()
+            dets = det(img, conf, iou)
+            ms = (time.perf_counter() - t) * 1e3
+            target = out / f.name
+            cv2.imwrite(str(target), detection.draw(img, dets, det.names, line_thickness(*img.shape[:2])))
+            log(f"image {i}/{len(files)} {f}: {_summary(dets, det.names)}, {ms:.1f} ms")
+        else:
+            target = _detect_video(det, f, out, conf, iou, f"video {i}/{len(files)}", log)
+        written.append(target)
+    return written
+
+
+def _detect_video(det: Detector, f: Path, out: Path, conf: float, iou: float, label: str, log) -> Path:
+    cap = cv2.VideoCapture(str(f))
+    fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
+    total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+    target = out / f"{f.stem}.mp4"
+    partial = out / f".{f.stem}.partial.mp4"
+    writer = None
+    frames, times = 0, []
+    try:
+        while True:
+            ok, frame = cap.read()
+            if not ok:
+                break
+            if writer is None:
+                h, w = frame.shape[:2]
+                writer = cv2.VideoWriter(str(partial), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+                if not writer.isOpened():
+                    raise ExportError(f"{partial}: OpenCV cannot write an mp4 video here")
+            t = time.perf_counter()
+            dets = det(frame, conf, iou)
+            times.append((time.perf_counter() - t) * 1e3)
+            writer.write(detection.draw(frame, dets, det.names, line_thickness(*frame.shape[:2])))
+            frames += 1
+            if frames % 25 == 0 or frames == total:
+                log(f"{label} {f} frame {frames}/{total}: {_summary(dets, det.names)}, {times[-1]:.1f} ms")
+    finally:
+        cap.release()
+        if writer is not None:
+            writer.release()
+    if not frames:
+        partial.unlink(missing_ok=True)
+        raise ExportError(f"source {f}: no frame could be read")
+    partial.replace(target)
+    log(f"{label} {f}: {frames} frames, median {np.median(times):.1f} ms per frame -> {target}")
+    return target
+
+
+def evaluate(det: Detector, images: list[Path], progress=None) -> dict:
+    """mAP50 and mAP50-95 of ``det`` on labelled images (YOLO labels found as train.py finds them), with
+    val.py's thresholds (confidence 0.001, NMS IoU 0.6)."""
+    correct, conf, pred_cls, target_cls = [], [], [], []
+    for i, f in enumerate(images):
+        img = cv2.imread(str(f))
+        if img is None:
+            raise ExportError(f"{f}: not a readable image")
+        labels = detection.read_labels(label_path(f), img.shape[:2])
+        dets = det(img, VAL_CONF, VAL_IOU)
+        correct.append(detection.match(dets, labels))
+        conf.append(dets[:, 4])
+        pred_cls.append(dets[:, 5])
+        target_cls.append(labels[:, 0])
+        if progress:
+            progress(i + 1, len(images))
+    r = detection.mean_average_precision(np.concatenate(correct), np.concatenate(conf), np.concatenate(pred_cls),
+                                         np.concatenate(target_cls))
+    r["images"], r["labels"] = len(images), int(sum(len(t) for t in target_cls))
+    return r
