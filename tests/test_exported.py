@@ -71,7 +71,8 @@ def test_map_agrees_with_ultralytics_metrics():
     for _ in range(20):  # images with jittered, missing and spurious detections
         n = rng.integers(1, 6)
         xy = rng.uniform(0, 200, (n, 2))
-        labels = np.concatenate([rng.integers(0, 3, (n, 1)), xy, xy + rng.uniform(10, 60, (n, 2))], 1).astype(np.float32)
+        wh = rng.uniform(10, 60, (n, 2))
+        labels = np.concatenate([rng.integers(0, 3, (n, 1)), xy, xy + wh], 1).astype(np.float32)
         keep = rng.random(n) > 0.2
         dets = np.concatenate([labels[keep, 1:] + rng.normal(0, 4, (keep.sum(), 4)), rng.random((keep.sum(), 1)),
                                labels[keep, :1]], 1)

@@ -43,3 +43,17 @@ def image_size(lo: int = STRIDE, hi: int = 4096):
 
 
 positive = at_least(1)
+
+
+def fraction(text: str) -> float:
+    """A number in [0, 1] (a confidence threshold)."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, got {text!r}") from None
+    if not 0 <= v <= 1:
+        raise argparse.ArgumentTypeError(f"must be from 0 to 1, got {v}")
+    return v
+
+
+fraction.__name__ = "fraction"

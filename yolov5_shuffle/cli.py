@@ -21,7 +21,7 @@ import sys
 import traceback
 from pathlib import Path
 
-from .argtypes import at_least, image_size, positive
+from .argtypes import at_least, fraction, image_size, positive
 from .errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USER, UserError
 
 PROG = "yolov5-shuffle"
@@ -101,7 +101,8 @@ def _detect(a) -> int:
         from .hosts.runs import detect
 
         # root=None: every input is checked first, then the vendored YOLOv5 is made ready
-        print(f"results: {detect(None, a.weights, a.source, a.imgsz or 640, a.project, a.name)}")
+        run = detect(None, a.weights, a.source, a.imgsz or 640, a.project, a.name, extra=["--conf-thres", a.conf])
+        print(f"results: {run}")
         return 0
     from .measure.exported import Detector, detect_files, new_run_dir, sources
 
@@ -110,7 +111,7 @@ def _detect(a) -> int:
     det = Detector.load(a.weights, a.imgsz)
     out = new_run_dir(a.project, a.name)
     print(f"{det.label} at {det.imgsz} px")
-    detect_files(det, files, out)
+    detect_files(det, files, out, conf=a.conf)
     print(f"results: {out.resolve()}")
     return 0
 
@@ -227,6 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
     dt.add_argument("--source", type=Path, required=True, help="image, folder of images/videos, or video")
     dt.add_argument("--imgsz", type=image_size(), default=None,
                     help="inference size (default 640; an exported model's own size from its metadata.yaml)")
+    dt.add_argument("--conf", type=fraction, default=0.25, help="confidence threshold, 0..1 (default 0.25)")
     dt.add_argument("--project", type=Path, default=Path("runs/detect"))
     dt.add_argument("--name", default="exp")
     dt.set_defaults(func=_detect)

@@ -43,7 +43,8 @@ def _calibration(a, train_images: list[Path]) -> list[Path] | Path | None:
 
 
 def table(rows: list[dict], torch_map: dict | None) -> str:
-    head = "| runtime | artefact | max abs diff vs PyTorch | check | mAP50 | mAP50-95 | mAP50 drop |\n|---|---|---:|---|---:|---:|---:|\n"
+    head = ("| runtime | artefact | max abs diff vs PyTorch | check | mAP50 | mAP50-95 | mAP50 drop |\n"
+            "|---|---|---:|---|---:|---:|---:|\n")
     lines = []
     if torch_map:
         lines.append(f"| PyTorch (fused) | - | - | - | {torch_map['mAP50']:.3f} | {torch_map['mAP50-95']:.3f} | - |")
@@ -102,5 +103,6 @@ def run_export(a) -> int:
     print(md + f"wrote {out / 'export.md'}, {out / 'export.json'}")
     failed = [r["runtime"] for r in rows if not r["ok"]]
     if failed:
-        raise UserError(f"{', '.join(failed)}: outputs differ from PyTorch beyond the tolerance (see {out / 'export.md'})")
+        raise UserError(f"{', '.join(failed)}: outputs differ from PyTorch beyond the tolerance "
+                        f"(see {out / 'export.md'})")
     return 0

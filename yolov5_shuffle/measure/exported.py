@@ -128,12 +128,13 @@ def sources(source: Path) -> list[Path]:
             if not source.is_dir():
                 raise ExportError(f"source {source}: not an image or video (suffix {suffix or 'none'})")
             continue
+        kind = "image" if suffix in IMAGE_SUFFIXES else "video"
         if ok:
             out.append(p)
         elif source.is_dir():
-            print(f"warning: {p}: not a readable {'image' if suffix in IMAGE_SUFFIXES else 'video'}; skipped", flush=True)
+            print(f"warning: {p}: not a readable {kind}; skipped", flush=True)
         else:
-            raise ExportError(f"source {source}: not a readable {'image' if suffix in IMAGE_SUFFIXES else 'video'}")
+            raise ExportError(f"source {source}: not a readable {kind}")
     if not out:
         raise ExportError(f"source {source}: no readable images or videos in it")
     return out
