@@ -10,6 +10,7 @@ import torch
 
 from conftest import run_cli
 from yolov5_shuffle import blocks
+from yolov5_shuffle.hosts import env as host_env
 from yolov5_shuffle.measure import bench, microbench, profile, timing
 
 
@@ -37,6 +38,41 @@ def test_bench_quick_outputs_every_row_finite_and_consistent(tmp_path):
     assert "| yolov5n-shufflenetv2.yaml | 320 | eager |" in r.stdout
     prof = (tmp_path / "profile_320.md").read_text()
     assert all(f"| {c} |" in prof for c in bench.BASELINES + bench.QUICK)
+
+
+def test_a_model_a_converter_refuses_is_skipped_with_a_line(tmp_path, monkeypatch, capsys):
+    """One model that a runtime cannot take (RT-DETR in ncnn, say) costs its row, not the whole run."""
+    real = bench.make_runner
+
+    def refusing(runtime, model, imgsz, threads, batch=1, calib=None):
+        if runtime == "onnxruntime" and model is models["yolov5n-shufflenetv2.yaml"]:
+            raise RuntimeError("pnnx failed (exit 1):\nunsupported op")
+        return real("eager", model, imgsz, threads, batch, calib)  # eager stands in: no export needed
+
+    models = {}
+    build = host_env.build
+
+    def recording_build(cfg, nc=80):
+        models[cfg] = build(cfg, nc)
+        return models[cfg]
+
+    monkeypatch.setattr(bench, "make_runner", refusing)
+    monkeypatch.setattr(host_env, "build", recording_build)
+    args = bench_args(cfgs=["yolov5n-shufflenetv2.yaml"], imgsz=[64], runtimes=["eager", "onnxruntime"], reps=1,
+                      warmup=0, no_memory=True, out=tmp_path)
+    assert bench.run_bench(args) == 0
+    assert "skip yolov5n-shufflenetv2.yaml in onnxruntime: pnnx failed (exit 1):" in capsys.readouterr().out
+    rows = json.loads((tmp_path / "bench.json").read_text())["rows"]
+    assert {(x["cfg"], x["runtime"]) for x in rows} == {(c, rt) for c in models for rt in ("eager", "onnxruntime")} - {
+        ("yolov5n-shufflenetv2.yaml", "onnxruntime")}
+
+
+def bench_args(**given):
+    import argparse
+
+    p = argparse.ArgumentParser()
+    bench.add_arguments(p)
+    return argparse.Namespace(**{**vars(p.parse_args([])), **given})
 
 
 def test_ratio_medians_are_per_round():

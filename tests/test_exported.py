@@ -163,10 +163,13 @@ def test_export_and_detect_refuse_bad_input_in_one_line(exported, trained, data,
     out, report = exported
     onnx = next(r["path"] for r in report["exports"] if r["runtime"] == "onnxruntime")
     val = data.parent / "images" / "val"
+    corrupt = tmp_path / "half.onnx"
+    corrupt.write_bytes(open(onnx, "rb").read()[:1000])
     cases = [
         (("detect", "--weights", onnx, "--imgsz", IMGSZ * 2, "--source", val), "exported for 128 px"),
         (("detect", "--weights", tmp_path / "model.bin", "--source", val), "no such file"),
         (("detect", "--weights", onnx, "--source", data), "not an image or video"),
+        (("detect", "--weights", corrupt, "--imgsz", IMGSZ, "--source", val), "onnxruntime cannot load it"),
         (("export", "--weights", trained / "weights" / "best.pt", "--to", "onnxruntime_int8", "--imgsz", IMGSZ,
           "--out", tmp_path / "x"), "needs calibration images"),
         (("export", "--weights", data, "--out", tmp_path / "y"), "not a PyTorch checkpoint"),

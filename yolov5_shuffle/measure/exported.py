@@ -53,8 +53,13 @@ def read_metadata(path: Path) -> dict:
     for folder in ((path,) if path.is_dir() else ()) + (path.parent,):
         f = folder / METADATA
         if f.is_file():
-            meta = yaml.safe_load(f.read_text())
-            return meta if isinstance(meta, dict) else {}
+            try:
+                meta = yaml.safe_load(f.read_text())
+            except (yaml.YAMLError, UnicodeDecodeError) as e:
+                raise ExportError(f"{f}: not readable YAML ({str(e).splitlines()[0]})") from None
+            if not isinstance(meta, dict):
+                raise ExportError(f"{f}: expected a mapping with imgsz and names, got {type(meta).__name__}")
+            return meta
     return {}
 
 
@@ -84,11 +89,18 @@ class Detector:
         if not size:
             raise ExportError(f"{path}: no {METADATA} beside it; give the size it was exported at with --imgsz")
         names = {int(k): str(v) for k, v in (meta.get("names") or {}).items()}
-        return cls(deploy.load(runtime, path, threads), int(size), names, f"{runtime} {path.name}")
+        try:
+            predict = deploy.load(runtime, path, threads)
+        except Exception as e:  # a truncated or foreign file: the runtime's own words, on one line
+            raise ExportError(f"{path}: {runtime} cannot load it ({str(e).strip().splitlines()[0][:200]})") from None
+        return cls(predict, int(size), names, f"{runtime} {path.name}")
 
     def __call__(self, img: np.ndarray, conf: float = DETECT_CONF, iou: float = DETECT_IOU) -> np.ndarray:
         x, r, pad = detection.letterbox(img, self.imgsz)
         pred = np.asarray(self.predict(x))  # (1, N, 5 + nc) from every runtime
+        if pred.ndim != 3 or pred.shape[-1] < 6 or pred.shape[1] < pred.shape[2]:
+            raise ExportError(f"{self.label}: output {pred.shape} is not YOLOv5/YOLOv7 detections (1, N, 5 + nc); "
+                              "ultralytics exports, (1, 4 + nc, N), run with: yolov5-shuffle yolo predict model=...")
         dets = detection.non_max_suppression(pred.reshape(-1, pred.shape[-1]), conf, iou)
         return detection.unletterbox(dets, r, pad, img.shape[:2])
 
@@ -143,8 +155,19 @@ def sources(source: Path) -> list[Path]:
 def detect_files(det: Detector, files: list[Path], out: Path, conf: float = DETECT_CONF, iou: float = DETECT_IOU,
                  log=print) -> list[Path]:
     """Draw ``det``'s detections on each image and on every frame of each video; files go to ``out`` under
-    their own names (videos as .mp4). Written whole or not at all: a video is renamed into place when done."""
+    their own names (videos as .mp4). Written whole or not at all: a video is renamed into place when done,
+    and a run that fails before writing anything leaves no empty ``out`` folder."""
+    made = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
+    try:
+        return _detect_each(det, files, out, conf, iou, log)
+    except BaseException:
+        if made and not any(out.iterdir()):
+            out.rmdir()
+        raise
+
+
+def _detect_each(det: Detector, files: list[Path], out: Path, conf: float, iou: float, log) -> list[Path]:
     written = []
     for i, f in enumerate(files, 1):
         if f.suffix.lower() in IMAGE_SUFFIXES:
@@ -152,8 +175,9 @@ def detect_files(det: Detector, files: list[Path], out: Path, conf: float = DETE
             t = time.perf_counter()
             dets = det(img, conf, iou)
             ms = (time.perf_counter() - t) * 1e3
-            target = out / f.name
-            cv2.imwrite(str(target), detection.draw(img, dets, det.names, line_thickness(*img.shape[:2])))
+            target, partial = out / f.name, out / f".{f.stem}.partial{f.suffix}"  # suffix: the format to write
+            cv2.imwrite(str(partial), detection.draw(img, dets, det.names, line_thickness(*img.shape[:2])))
+            partial.replace(target)
             log(f"image {i}/{len(files)} {f}: {_summary(dets, det.names)}, {ms:.1f} ms")
         else:
             target = _detect_video(det, f, out, conf, iou, f"video {i}/{len(files)}", log)
@@ -169,6 +193,7 @@ def _detect_video(det: Detector, f: Path, out: Path, conf: float, iou: float, la
     partial = out / f".{f.stem}.partial.mp4"
     writer = None
     frames, times = 0, []
+    done = False
     try:
         while True:
             ok, frame = cap.read()
@@ -186,13 +211,15 @@ def _detect_video(det: Detector, f: Path, out: Path, conf: float, iou: float, la
             frames += 1
             if frames % 25 == 0 or frames == total:
                 log(f"{label} {f} frame {frames}/{total}: {_summary(dets, det.names)}, {times[-1]:.1f} ms")
+        if not frames:
+            raise ExportError(f"source {f}: no frame could be read")
+        done = True
     finally:
         cap.release()
         if writer is not None:
             writer.release()
-    if not frames:
-        partial.unlink(missing_ok=True)
-        raise ExportError(f"source {f}: no frame could be read")
+        if not done:
+            partial.unlink(missing_ok=True)
     partial.replace(target)
     log(f"{label} {f}: {frames} frames, median {np.median(times):.1f} ms per frame -> {target}")
     return target
