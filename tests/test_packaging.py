@@ -82,3 +82,14 @@ def test_this_environment_is_yolov5_masters_own():
         if not r.specifier.contains(have, prereleases=True):
             missing.append(f"{r} (have {have})")
     assert not missing, f"not YOLOv5 master's environment: {missing}"
+
+
+def test_the_command_line_starts_without_heavy_imports():
+    """Building the parser (every command, `patch` included) imports no torch, OpenCV or runtime: a patch
+    is a text edit, and `--help` or a bad argument should answer at once."""
+    code = ("import sys, yolov5_shuffle.cli as c; c.build_parser(); "
+            "print(' '.join(m for m in ('torch', 'cv2', 'numpy', 'onnxruntime', 'openvino', 'matplotlib') "
+            "if m in sys.modules))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == ""

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from ..argtypes import at_least, image_size
 from ..errors import UserError
+from .runtimes import RUNTIMES
 from .timing import device_name, p90, ratio_medians, time_interleaved
 
 BASELINES = ("yolov5n.yaml", "yolov5s.yaml")
@@ -28,7 +29,7 @@ OURS = ("yolov5n-shufflenetv2.yaml", "yolov5s-shufflenetv2.yaml", "yolov5-lite-s
 QUICK = ("yolov5n-shufflenetv2.yaml", "yolov5n-mobilenetv2.yaml", "yolov5n-dwconv.yaml")
 CPU_RUNTIMES = ("eager", "channels_last", "compile", "onnxruntime")
 # Exported runtimes (measure/deploy.py): timed when installed, skipped with a line saying why otherwise.
-DEPLOY_RUNTIMES = ("openvino", "ncnn", "tflite_fp32", "tflite_fp16", "onnxruntime_int8")
+DEPLOY_RUNTIMES = tuple(rt for rt in RUNTIMES if rt not in CPU_RUNTIMES)  # openvino, ncnn, tflite_*, int8
 
 
 def add_arguments(p) -> None:

@@ -66,8 +66,8 @@ import numpy as np
 import torch
 
 from ..configs import REPO_DIR
+from .runtimes import RUNTIMES
 
-RUNTIMES = ("onnxruntime", "openvino", "ncnn", "tflite_fp32", "tflite_fp16", "onnxruntime_int8")
 
 # What check_against_torch accepts: the largest error |y - ref| / max(|ref|, 1) over the prediction, i.e.
 # relative for box coordinates in pixels (|ref| > 1) and absolute for scores in 0..1.

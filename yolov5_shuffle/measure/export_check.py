@@ -16,15 +16,14 @@ import yaml
 
 from ..argtypes import at_least, image_size
 from ..errors import UserError
-from . import deploy
-from .exported import METADATA, Detector, evaluate
+from .runtimes import RUNTIMES
 
 CALIB_IMAGES = 64
 
 
 def add_arguments(p) -> None:
     p.add_argument("--weights", type=Path, required=True, help="a YOLOv5 or YOLOv7 training checkpoint (best.pt)")
-    p.add_argument("--to", nargs="+", choices=deploy.RUNTIMES, default=None,
+    p.add_argument("--to", nargs="+", choices=RUNTIMES, default=None,
                    help="runtimes to export for (default: every one installed here)")
     p.add_argument("--imgsz", type=image_size(), default=640, help="the fixed input size, a multiple of 32")
     p.add_argument("--data", type=Path, default=None,
@@ -61,13 +60,15 @@ def table(rows: list[dict], torch_map: dict | None) -> str:
 def run_export(a) -> int:
     from ..hosts.env import load_checkpoint
     from ..hosts.runs import split_images
+    from . import deploy
+    from .exported import METADATA, Detector, evaluate
 
     model, names, stride = load_checkpoint(a.weights)
     if a.imgsz % stride:
         raise UserError(f"--imgsz {a.imgsz}: not a multiple of the model's stride {stride}")
     val_images = split_images(a.data, "val") if a.data else []
     train_images = split_images(a.data, "train") if a.data else []
-    runtimes = a.to or [rt for rt in deploy.RUNTIMES if deploy.available(rt)[0]]
+    runtimes = a.to or [rt for rt in RUNTIMES if deploy.available(rt)[0]]
     calib = _calibration(a, train_images)
     if "onnxruntime_int8" in runtimes and calib is None:
         raise UserError("--to onnxruntime_int8: needs calibration images: give --data (its train split) or --calib")
