@@ -13,7 +13,7 @@ import pytest
 
 from conftest import IMGSZ, run_cli
 from yolov5_shuffle.measure import deploy, detection
-from yolov5_shuffle.measure.exported import Detector, evaluate, runtime_of
+from yolov5_shuffle.measure.exported import Detector, ExportError, evaluate, runtime_of
 
 
 # --- detection maths -------------------------------------------------------------------------------
@@ -105,6 +105,16 @@ def test_evaluate_scores_a_perfect_detector_one(tmp_path):
 
     result = evaluate(Detector(oracle, 128, {0: "a", 1: "b"}), sorted(img_dir.glob("*.png")))
     assert result["labels"] == 3 and result["mAP50"] == pytest.approx(PERFECT) and result["mAP50-95"] > 0.9
+
+
+def test_an_output_of_another_layout_is_refused_by_name():
+    img = np.zeros((64, 64, 3), np.uint8)
+    ultralytics_layout = Detector(lambda x: np.zeros((1, 6, 84), np.float32), 64, {0: "a", 1: "b"}, "onnxruntime m")
+    with pytest.raises(ExportError, match=r"onnxruntime m: output \(1, 6, 84\) .*ultralytics' layout"):
+        ultralytics_layout(img)
+    classifier = Detector(lambda x: np.zeros((1, 1000), np.float32), 64)
+    with pytest.raises(ExportError, match=r"not YOLOv5/YOLOv7 detections"):
+        classifier(img)
 
 
 def test_runtime_is_told_by_the_artefact(tmp_path):

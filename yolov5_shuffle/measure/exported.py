@@ -98,9 +98,12 @@ class Detector:
     def __call__(self, img: np.ndarray, conf: float = DETECT_CONF, iou: float = DETECT_IOU) -> np.ndarray:
         x, r, pad = detection.letterbox(img, self.imgsz)
         pred = np.asarray(self.predict(x))  # (1, N, 5 + nc) from every runtime
-        if pred.ndim != 3 or pred.shape[-1] < 6 or pred.shape[1] < pred.shape[2]:
-            raise ExportError(f"{self.label}: output {pred.shape} is not YOLOv5/YOLOv7 detections (1, N, 5 + nc); "
-                              "ultralytics exports, (1, 4 + nc, N), run with: yolov5-shuffle yolo predict model=...")
+        nc = len(self.names) or None
+        if pred.ndim != 3 or pred.shape[-1] < 6 or (nc and pred.shape[-1] != 5 + nc):
+            hint = ("; this is ultralytics' layout (1, 4 + nc, N): run it with yolov5-shuffle yolo predict model=..."
+                    if pred.ndim == 3 and nc and pred.shape[1] == 4 + nc else "")
+            raise ExportError(f"{self.label}: output {pred.shape} is not YOLOv5/YOLOv7 detections "
+                              f"(1, N, 5 + nc{f' = {5 + nc}' if nc else ''}){hint}")
         dets = detection.non_max_suppression(pred.reshape(-1, pred.shape[-1]), conf, iou)
         return detection.unletterbox(dets, r, pad, img.shape[:2])
 
