@@ -130,6 +130,7 @@ def data(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def trained(yolo_root, data, tmp_path_factory):
-    """One yolov5s-shufflenetv2 run shared by the val/detect/export tests."""
+    """One yolov5s-shufflenetv2 run shared by the val/detect/export tests (no plots: none is tested here, and
+    they take half the time of a short run)."""
     return train(yolo_root, "yolov5s-shufflenetv2.yaml", data, 2, IMGSZ, tmp_path_factory.mktemp("runs"), batch=4,
-                 capture=True)
+                 extra=["--noplots"], capture=True)

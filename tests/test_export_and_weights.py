@@ -75,7 +75,7 @@ def test_init_weights_transfers_and_train_accepts(yolo_root, data, tmp_path):  #
     assert torch.equal(model.model[6][2].branch2[2].bn.running_var, tv.stage4[3].branch2[6].running_var)
     r = subprocess.run([sys.executable, "train.py", "--cfg", "yolov5n-shufflenetv2.yaml", "--weights",
                         str(tmp_path / "init.pt"), "--data", str(data), "--epochs", "1", "--imgsz", str(IMGSZ),
-                        "--batch-size", "4", "--workers", "0", "--project", str(tmp_path / "runs")],
+                        "--batch-size", "4", "--workers", "0", "--noplots", "--project", str(tmp_path / "runs")],
                        cwd=yolo_root, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     transferred = [ln for ln in (r.stdout + r.stderr).splitlines() if "Transferred" in ln]

@@ -42,7 +42,8 @@ class HostSpec:
 
 SPECS = {
     "yolov5-master": HostSpec("yolov5-master-5081342.tar.gz", "yolov5", "models", "yolov5n-shufflenetv2.yaml", "val.py",
-                              ("--img", str(IMGSZ)), export_args=("--include", "onnx", "--img", str(IMGSZ))),
+                              ("--img", str(IMGSZ)), train_extra=("--noplots",),
+                              export_args=("--include", "onnx", "--img", str(IMGSZ))),
     "yolov7": HostSpec("yolov7-a207844.tar.gz", "yolov7", "cfg/training", "yolov7-tiny-shufflenetv2.yaml", "test.py",
                        ("--img-size", str(IMGSZ), str(IMGSZ)), train_extra=("--hyp", "data/hyp.scratch.tiny.yaml"),
                        detect_extra=("--no-trace",), export_args=("--img-size", str(IMGSZ), str(IMGSZ))),

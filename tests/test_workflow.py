@@ -42,7 +42,7 @@ def _py(root, *args, timeout=600):
 
 @pytest.mark.parametrize("cfg", S_CONFIGS[1:3])  # yolov5-lite-s is made of the ShuffleNetV2 units trained above
 def test_each_s_config_trains(yolo_root, data, tmp_path, cfg):
-    run = train(yolo_root, cfg, data, 1, IMGSZ, tmp_path, batch=4, capture=True)
+    run = train(yolo_root, cfg, data, 1, IMGSZ, tmp_path, batch=4, extra=["--noplots"], capture=True)
     assert (run / "weights" / "best.pt").is_file() and (run / "weights" / "last.pt").is_file()
     assert _losses_finite(run)["epochs"] == 1
 
@@ -59,8 +59,8 @@ def test_resume_continues_an_interrupted_run(yolo_root, data, tmp_path):
     checkpoint, not from a fixed list. The run is frozen (SIGSTOP) and killed only while last.pt is a whole
     file, so the kill never lands inside torch.save (a torn last.pt could not be resumed at all)."""
     cmd = [sys.executable, "train.py", "--cfg", "yolov5n-shufflenetv2.yaml", "--data", data, "--weights", "",
-           "--epochs", EPOCHS, "--imgsz", IMGSZ, "--batch-size", "4", "--workers", "0", "--project", tmp_path,
-           "--name", "exp"]
+           "--epochs", EPOCHS, "--imgsz", IMGSZ, "--batch-size", "4", "--workers", "0", "--noplots",
+           "--project", tmp_path, "--name", "exp"]
     p = subprocess.Popen(list(map(str, cmd)), cwd=yolo_root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                          start_new_session=True)
     results, last = tmp_path / "exp" / "results.csv", tmp_path / "exp" / "weights" / "last.pt"

@@ -175,12 +175,12 @@ def build_parser() -> argparse.ArgumentParser:
     pa.set_defaults(func=_patch)
 
     d = sub.add_parser("dataset", help="generate the demo detection dataset (YOLO format)")
-    d.add_argument("--out", type=Path, required=True)
+    d.add_argument("--out", type=Path, required=True, help="folder for images/, labels/ and data.yaml")
     d.add_argument("--train", type=positive, default=200, help="training images (default 200)")
     d.add_argument("--val", type=positive, default=50, help="validation images (default 50)")
     d.add_argument("--imgsz", type=image_size(64, 2048), default=320,
                    help="image size in pixels, a multiple of 32 from 64 to 2048 (default 320)")
-    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--seed", type=int, default=0, help="same seed, same images (default 0)")
     d.add_argument("--video", action="store_true", help="also write a short .mp4 of generated scenes")
     d.set_defaults(func=_dataset)
 
@@ -200,24 +200,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     de = sub.add_parser("demo", help="set up, make data, patch, train yolov5s-shufflenetv2, detect")
     de.add_argument("--workdir", type=Path, default=Path("demo_runs"), help="default demo_runs/")
-    de.add_argument("--epochs", type=positive, default=20)
+    de.add_argument("--epochs", type=positive, default=20, help="training epochs (default 20)")
     de.add_argument("--train", type=positive, default=300, help="training images")
     de.add_argument("--val", type=positive, default=50, help="validation images")
     de.add_argument("--imgsz", type=image_size(), default=160, help="training size (default 160: CPU speed)")
     de.add_argument("--data-imgsz", type=image_size(64, 2048), default=320,
                     help="size of the generated pictures, and so of the annotated results (default 320)")
-    de.add_argument("--batch", type=positive, default=8)
-    de.add_argument("--cfg", default="yolov5s-shufflenetv2.yaml")
+    de.add_argument("--batch", type=positive, default=8, help="batch size (default 8)")
+    de.add_argument("--cfg", default="yolov5s-shufflenetv2.yaml",
+                    help="config to train (default yolov5s-shufflenetv2.yaml)")
     de.set_defaults(func=_demo)
 
     tr = sub.add_parser("train", help="train.py in the vendored YOLOv5, checking config and data first")
     tr.add_argument("--cfg", required=True, help="config name (ours or YOLOv5's) or path")
     tr.add_argument("--data", type=Path, required=True, help="YOLO data yaml")
     tr.add_argument("--weights", default="", help="initial weights (default: from scratch)")
-    tr.add_argument("--epochs", type=positive, default=100)
-    tr.add_argument("--imgsz", type=image_size(), default=640)
-    tr.add_argument("--batch-size", type=positive, default=16)
-    tr.add_argument("--project", type=Path, default=Path("runs/train"))
+    tr.add_argument("--epochs", type=positive, default=100, help="default 100")
+    tr.add_argument("--imgsz", type=image_size(), default=640, help="train and val size (default 640)")
+    tr.add_argument("--batch-size", type=positive, default=16, help="default 16")
+    tr.add_argument("--project", type=Path, default=Path("runs/train"), help="runs go to PROJECT/exp, exp2, ...")
     tr.set_defaults(func=_train)
 
     dt = sub.add_parser("detect", help="detect.py in the vendored YOLOv5 (or an exported model's runtime), "
@@ -229,8 +230,8 @@ def build_parser() -> argparse.ArgumentParser:
     dt.add_argument("--imgsz", type=image_size(), default=None,
                     help="inference size (default 640; an exported model's own size from its metadata.yaml)")
     dt.add_argument("--conf", type=fraction, default=0.25, help="confidence threshold, 0..1 (default 0.25)")
-    dt.add_argument("--project", type=Path, default=Path("runs/detect"))
-    dt.add_argument("--name", default="exp")
+    dt.add_argument("--project", type=Path, default=Path("runs/detect"), help="results go to PROJECT/NAME")
+    dt.add_argument("--name", default="exp", help="run name; exp2, exp3, ... when taken")
     dt.set_defaults(func=_detect)
 
     ex = sub.add_parser("export", help="a checkpoint to OpenVINO, ncnn, TFLite, int8 ...: each checked against "
@@ -241,12 +242,13 @@ def build_parser() -> argparse.ArgumentParser:
     ex.set_defaults(func=_export)
 
     le = sub.add_parser("learn", help="train a group of configs and their baselines alike; table of mAP")
-    le.add_argument("--workdir", type=Path, default=Path("demo_runs/learn"))
-    le.add_argument("--epochs", type=positive, default=20)
-    le.add_argument("--train", type=positive, default=400)
-    le.add_argument("--val", type=positive, default=50)
-    le.add_argument("--imgsz", type=image_size(64, 2048), default=160)
-    le.add_argument("--batch", type=positive, default=8)
+    le.add_argument("--workdir", type=Path, default=Path("demo_runs/learn"),
+                    help="generated data and every run go here (default demo_runs/learn)")
+    le.add_argument("--epochs", type=positive, default=20, help="epochs per config (default 20)")
+    le.add_argument("--train", type=positive, default=400, help="generated training images (default 400)")
+    le.add_argument("--val", type=positive, default=50, help="generated validation images (default 50)")
+    le.add_argument("--imgsz", type=image_size(64, 2048), default=160, help="train and val image size (default 160)")
+    le.add_argument("--batch", type=positive, default=8, help="batch size (default 8)")
     le.add_argument("--group", choices=("s", "n", "ultralytics"), default="s",
                     help="s: our s-size YOLOv5 configs + yolov5n/yolov5s (default); n: our n-size ones + yolov5n; "
                          "ultralytics: YOLO11/YOLOv8 with our backbones + yolo11n/yolov8n")

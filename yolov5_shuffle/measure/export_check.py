@@ -29,7 +29,8 @@ def add_arguments(p) -> None:
     p.add_argument("--data", type=Path, default=None,
                    help="data yaml: mAP of each export on its val split, and int8 calibrated on its train split")
     p.add_argument("--calib", type=Path, default=None, help="folder of images to calibrate int8 with")
-    p.add_argument("--threads", type=at_least(1, "threads"), default=2)
+    p.add_argument("--threads", type=at_least(1, "threads"), default=2,
+                   help="CPU threads for every runtime while checking and scoring (default 2)")
     p.add_argument("--out", type=Path, default=None, help="folder for the exports (default: <weights>_export)")
 
 
