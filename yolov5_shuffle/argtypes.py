@@ -54,6 +54,3 @@ def fraction(text: str) -> float:
     if not 0 <= v <= 1:
         raise argparse.ArgumentTypeError(f"must be from 0 to 1, got {v}")
     return v
-
-
-fraction.__name__ = "fraction"

@@ -104,10 +104,11 @@ def _detect(a) -> int:
         run = detect(None, a.weights, a.source, a.imgsz or 640, a.project, a.name, extra=["--conf-thres", a.conf])
         print(f"results: {run}")
         return 0
-    from .measure.exported import Detector, detect_files, new_run_dir, sources
+    from .hosts.runs import readable_sources
+    from .measure.exported import Detector, detect_files, new_run_dir
 
     # an exported model (ONNX, int8, OpenVINO, ncnn, TFLite): run by its runtime, not by detect.py
-    files = sources(a.source)
+    files, _ = readable_sources(a.source)
     det = Detector.load(a.weights, a.imgsz)
     out = new_run_dir(a.project, a.name)
     print(f"{det.label} at {det.imgsz} px")

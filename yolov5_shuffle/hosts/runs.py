@@ -319,6 +319,44 @@ def readable_videos(folder: Path) -> tuple[list[Path], list[Path]]:
     return good, bad
 
 
+def frame_shape(path: Path) -> tuple[int, int] | None:
+    """(height, width) of an image, or of a video's first frame; None when OpenCV cannot read it."""
+    import cv2
+
+    if path.suffix.lower() in VIDEO_SUFFIXES:
+        return video_frame_shape(path)
+    img = cv2.imread(str(path))
+    return None if img is None else img.shape[:2]
+
+
+def readable_sources(source: Path) -> tuple[list[Path], bool]:
+    """What a detect run will read: an image or video file, or a folder's readable images and videos (each
+    unreadable one named in a warning and skipped); and whether any was skipped. The PyTorch route
+    (detect.py) and the exported-model route check their sources here alike."""
+    source = Path(source)
+    if not source.exists():
+        raise UserError(f"source {source}: no such file or folder ({source.resolve()})")
+    if not source.is_dir():
+        suffix = source.suffix.lower()
+        if suffix not in IMAGE_SUFFIXES | VIDEO_SUFFIXES:
+            raise UserError(f"source {source}: not an image or video (suffix {source.suffix or 'none'})")
+        if frame_shape(source) is None:
+            if suffix in IMAGE_SUFFIXES:
+                raise UserError(f"source {source}: not a readable image")
+            raise UserError(f"source {source}: not a readable video (OpenCV cannot open it or read a frame: "
+                            f"{'empty file' if source.stat().st_size == 0 else 'corrupt or unsupported'})")
+        return [source], False
+    images, bad = readable_images(source)
+    videos, bad_videos = readable_videos(source)
+    for b in bad:
+        print(f"warning: {b}: not a readable image; skipped", flush=True)
+    for b in bad_videos:
+        print(f"warning: {b}: not a readable video; skipped", flush=True)
+    if not images and not videos:
+        raise UserError(f"source {source}: no readable images or videos in it")
+    return sorted(images + videos), bool(bad or bad_videos)
+
+
 def line_thickness(height: int, width: int) -> int:
     """Box line width for detect.py's annotator (its font scales with it): 1 px up to 400 px images, YOLOv5's
     default 3 from about 1000 px; detect.py's fixed 3 would cover a small image with its labels."""
@@ -341,44 +379,19 @@ def detect(root: Path | None, weights: Path, source: Path, imgsz: int, project: 
     """detect.py on an image, a folder (unreadable images and videos skipped with a warning) or a video.
 
     Every input is checked before YOLOv5 starts; ``root=None`` makes the vendored YOLOv5 ready after that."""
-    import cv2
-
     source, weights = Path(source), Path(weights)
     if not weights.exists():
         raise YOLOv5Error(f"weights {weights}: no such file ({weights.resolve()})")
     if not weights.is_file():
         raise YOLOv5Error(f"weights {weights}: not a file")
-    if not source.exists():
-        raise YOLOv5Error(f"source {source}: no such file or folder ({source.resolve()})")
+    listed = source.is_file() and source.suffix.lower() == ".txt"  # a .txt list goes to detect.py as it is
+    files, skipped = ([], False) if listed else readable_sources(source)
     project = _check_project(project)
-    shape = None
+    shape = frame_shape(files[0]) if files else None
     with tempfile.TemporaryDirectory() as tmp:
         arg = source.resolve()
-        if source.is_dir():
-            good, bad = readable_images(source)
-            videos, bad_videos = readable_videos(source)
-            for b in bad:
-                print(f"warning: {b}: not a readable image; skipped", flush=True)
-            for b in bad_videos:
-                print(f"warning: {b}: not a readable video; skipped", flush=True)
-            if not good and not videos:
-                raise YOLOv5Error(f"source {source}: no readable images or videos in it")
-            if bad or bad_videos:  # YOLOv5 stops at the first unreadable file, and saves nothing for a .txt list:
-                arg = _link_folder(good + videos, Path(tmp) / "source")  # a folder of the readable ones
-            first = cv2.imread(str(good[0])) if good else None
-            shape = first.shape[:2] if first is not None else video_frame_shape(videos[0])
-        elif source.suffix.lower() in IMAGE_SUFFIXES:
-            img = cv2.imread(str(source))
-            if img is None:
-                raise YOLOv5Error(f"source {source}: not a readable image")
-            shape = img.shape[:2]
-        elif source.suffix.lower() in VIDEO_SUFFIXES:
-            shape = video_frame_shape(source)
-            if shape is None:
-                raise YOLOv5Error(f"source {source}: not a readable video (OpenCV cannot open it or read a frame: "
-                                  f"{'empty file' if source.stat().st_size == 0 else 'corrupt or unsupported'})")
-        elif source.suffix.lower() != ".txt":
-            raise YOLOv5Error(f"source {source}: not an image or video (suffix {source.suffix or 'none'})")
+        if skipped:  # YOLOv5 stops at the first unreadable file, and saves nothing for a .txt list:
+            arg = _link_folder(files, Path(tmp) / "source")  # a folder of the readable ones
         style = [] if shape is None or "--line-thickness" in extra else ["--line-thickness", line_thickness(*shape)]
         if root is None:
             root = ensure_yolov5()

@@ -19,7 +19,7 @@ import numpy as np
 import yaml
 
 from ..errors import UserError
-from ..hosts.runs import IMAGE_SUFFIXES, VIDEO_SUFFIXES, label_path, line_thickness, video_frame_shape
+from ..hosts.runs import IMAGE_SUFFIXES, label_path, line_thickness
 from . import deploy, detection
 
 METADATA = "metadata.yaml"
@@ -124,35 +124,6 @@ def new_run_dir(project: Path, name: str) -> Path:
     while d.exists():
         d, i = project / f"{name}{i}", i + 1
     return d
-
-
-def sources(source: Path) -> list[Path]:
-    """The images and videos to run on; unreadable ones in a folder are warned about and skipped."""
-    source = Path(source)
-    if not source.exists():
-        raise ExportError(f"source {source}: no such file or folder ({source.resolve()})")
-    files = sorted(source.iterdir()) if source.is_dir() else [source]
-    out = []
-    for p in files:
-        suffix = p.suffix.lower()
-        if suffix in IMAGE_SUFFIXES:
-            ok = cv2.imread(str(p)) is not None
-        elif suffix in VIDEO_SUFFIXES:
-            ok = video_frame_shape(p) is not None
-        else:
-            if not source.is_dir():
-                raise ExportError(f"source {source}: not an image or video (suffix {suffix or 'none'})")
-            continue
-        kind = "image" if suffix in IMAGE_SUFFIXES else "video"
-        if ok:
-            out.append(p)
-        elif source.is_dir():
-            print(f"warning: {p}: not a readable {kind}; skipped", flush=True)
-        else:
-            raise ExportError(f"source {source}: not a readable {kind}")
-    if not out:
-        raise ExportError(f"source {source}: no readable images or videos in it")
-    return out
 
 
 def detect_files(det: Detector, files: list[Path], out: Path, conf: float = DETECT_CONF, iou: float = DETECT_IOU,
