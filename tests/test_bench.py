@@ -7,7 +7,9 @@ import json
 import math
 import subprocess
 import sys
+from pathlib import Path
 
+import pytest
 import torch
 
 from conftest import run_cli
@@ -118,3 +120,31 @@ def test_pareto_front_keeps_only_points_nothing_beats(tmp_path):
     acc.write_text(json.dumps({"rows": [{"cfg": "yolov5n.yaml", "mAP50": 0.24}, {"cfg": "ours.yaml", "mAP50": 0.3}]}))
     (png,) = bench.plot_pareto(rows, [acc], tmp_path)
     assert png.name == "pareto_320.png" and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_pareto_plot_takes_the_mean_over_seeds(tmp_path, monkeypatch):
+    seen = []
+    monkeypatch.setattr(bench, "_panel", lambda ax, pts, *a: seen.extend(pts))
+    rows = [{"cfg": c, "imgsz": 320, "runtime": "onnxruntime", "median_ms": ms, "batch": 1}
+            for c, ms in (("yolov5n.yaml", 20.0), ("ours.yaml", 12.0))]
+    acc = tmp_path / "learning.json"
+    acc.write_text(json.dumps({"rows": [{"cfg": "yolov5n.yaml", "mAP50": 0.2, "mAP50-95": 0.1},
+                                        {"cfg": "ours.yaml", "mAP50": 0.1, "mAP50-95": 0.1},
+                                        {"cfg": "ours.yaml", "mAP50": 0.4, "mAP50-95": 0.1}]}))
+    bench.plot_pareto(rows, [acc], tmp_path)
+    assert sorted(seen) == [(12.0, pytest.approx(0.25), "ours.yaml"), (20.0, 0.2, "yolov5n.yaml")]
+
+
+SPEED_GOAL = sorted((Path(__file__).resolve().parent.parent / "docs" / "speed-goal").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("cfg", SPEED_GOAL, ids=[p.stem for p in SPEED_GOAL])
+def test_speed_goal_candidates_build_and_predict(yolo_root, cfg):
+    """The configs docs/speed-goal reports on stay buildable: checked, built by YOLOv5, one prediction a box."""
+    from yolov5_shuffle.cfg_check import check_model_yaml
+    from yolov5_shuffle.hosts.env import build as build_model
+
+    check_model_yaml(cfg, yolo_root)
+    with torch.no_grad():
+        (pred, *_) = build_model(str(cfg))(torch.zeros(1, 3, 64, 64))
+    assert pred.shape == (1, 3 * (8 * 8 + 4 * 4 + 2 * 2), 85)  # 3 anchors a cell of the 8/16/32-stride grids, nc=80

@@ -12,7 +12,7 @@ from yolov5_shuffle.dataset import CLASSES, DatasetError, make_dataset, validate
 
 def test_dataset_is_valid_deterministic_and_varied(tmp_path):
     a = make_dataset(tmp_path / "a", train=12, val=4, imgsz=128, seed=3, video=True)
-    b = make_dataset(tmp_path / "b", train=12, val=4, imgsz=128, seed=3)
+    make_dataset(tmp_path / "b", train=12, val=4, imgsz=128, seed=3)
     d = yaml.safe_load(a.read_text())
     assert d["path"] == str(tmp_path / "a") and d["nc"] == len(CLASSES) and len(d["names"]) == len(CLASSES)
     assert validate(tmp_path / "a") > 12

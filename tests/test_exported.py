@@ -188,3 +188,23 @@ def test_export_and_detect_refuse_bad_input_in_one_line(exported, trained, data,
         r = run_cli(*args)
         assert r.returncode == 2 and words in r.stderr and len(r.stderr.strip().splitlines()) == 1, (args, r.stderr)
     assert not (tmp_path / "x").exists()
+
+
+def test_export_whose_first_converter_fails_leaves_nothing(trained, tmp_path, monkeypatch):
+    import argparse
+
+    from yolov5_shuffle.measure import export_check
+
+    def broken(*a, **k):
+        raise RuntimeError("converter broke")
+
+    monkeypatch.setattr(deploy, "export", broken)
+    a = argparse.Namespace(weights=trained / "weights" / "best.pt", to=["onnxruntime"], imgsz=IMGSZ, data=None,
+                           calib=None, threads=1, out=tmp_path / "x")
+    with pytest.raises(RuntimeError, match="converter broke"):
+        export_check.run_export(a)
+    assert not (tmp_path / "x").exists()  # no empty folder, no metadata.yaml without an artefact
+    (tmp_path / "x").mkdir()  # a folder of the user's: kept, and still nothing written into it
+    with pytest.raises(RuntimeError, match="converter broke"):
+        export_check.run_export(a)
+    assert (tmp_path / "x").is_dir() and not any((tmp_path / "x").iterdir())

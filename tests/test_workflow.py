@@ -225,6 +225,27 @@ def test_learning_table_short_form(tmp_path):
     assert "| yolov5s-shufflenetv2.yaml |" in r.stdout
 
 
+def test_learning_table_with_seeds_gives_mean_and_spread():
+    from yolov5_shuffle.measure.learning import markdown, summarise
+
+    rows = [{"cfg": c, "seed": sd, "params": 10, "train_s": 1.0, "mAP50": m, "mAP50-95": m / 2}
+            for c, sd, m in (("a.yaml", 0, 0.2), ("a.yaml", 1, 0.4), ("b.yaml", 0, 0.1), ("b.yaml", 1, 0.3))]
+    (a, b) = summarise(rows)
+    assert (a["cfg"], a["runs"], a["mAP50_min"], a["mAP50_max"]) == ("a.yaml", 2, 0.2, 0.4)
+    assert a["mAP50"] == pytest.approx(0.3) and b["mAP50-95"] == pytest.approx(0.1)
+    table = markdown(rows, "header")
+    assert "| a.yaml | 1 | 10 | 0.400 |" in table  # a line a run, its seed named
+    assert "| a.yaml | 2 | 0.300 (0.200-0.400) | 0.150 (0.100-0.200) |" in table
+    one = markdown(rows[:1], "header")  # one seed: the old table, no seed column, no summary
+    assert "| a.yaml | 10 | 0.200 | 0.100 | 1 |" in one and "mean" not in one
+
+
+def test_learn_refuses_a_negative_seed(tmp_path):
+    r = run_cli("learn", "--workdir", tmp_path, "--seeds", "0", "-1")
+    assert r.returncode == 2 and "--seeds" in r.stderr and "got -1" in r.stderr
+    assert not any(tmp_path.iterdir())
+
+
 @pytest.mark.slow
 def test_map50_floor_after_real_training(yolo_root, tmp_path):
     """Outside CI (pytest -m slow, ~10 min on 2 cores): the demo settings must actually learn."""

@@ -254,6 +254,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="s: our s-size YOLOv5 configs + yolov5n/yolov5s (default); n: our n-size ones + yolov5n; "
                          "ultralytics: YOLO11/YOLOv8 with our backbones + yolo11n/yolov8n")
     le.add_argument("--cfgs", nargs="+", default=None, help="these configs instead of a group")
+    le.add_argument("--seeds", type=at_least(0, "a random seed"), nargs="+", default=[0],
+                    help="one run per config and seed, and the mean with its min-max (default: 0)")
     le.add_argument("--out", type=Path, default=None, help="write the table (markdown) and JSON here")
     le.set_defaults(func=_learn)
 

@@ -236,10 +236,12 @@ def plot_pareto(rows: list[dict], accuracy_files: list[Path], out: Path) -> list
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from .learning import summarise
+
     acc = {}
-    for f in accuracy_files:
-        for r in json.loads(Path(f).read_text())["rows"]:
-            acc.setdefault(r["cfg"], r["mAP50"])  # a config in several files: the first file's run counts
+    for f in accuracy_files:  # a config in several files: the first file's runs count (their mean, over seeds)
+        for s in summarise(json.loads(Path(f).read_text())["rows"]):
+            acc.setdefault(s["cfg"], s["mAP50"])
     files = []
     for imgsz in sorted({r["imgsz"] for r in rows}):
         sub = [r for r in rows if r["imgsz"] == imgsz and r["cfg"] in acc]

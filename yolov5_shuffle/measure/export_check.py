@@ -4,7 +4,8 @@ For each runtime: the artefact (:func:`deploy.export`, atomic), its outputs agai
 input (within :data:`deploy.TOLERANCE`), and, given ``--data``, its mAP on the validation split beside
 the PyTorch model's, scored by the same code (:mod:`.exported`), so an int8 or fp16 model's accuracy
 drop is a number. ``metadata.yaml`` (class names, input size) goes beside the artefacts for
-``yolov5-shuffle detect --weights <artefact>``.
+``yolov5-shuffle detect --weights <artefact>``, written with the first artefact: an export whose first
+converter fails leaves no folder and no file behind.
 """
 
 from __future__ import annotations
@@ -42,6 +43,12 @@ def _calibration(a, train_images: list[Path]) -> list[Path] | Path | None:
     return train_images[:CALIB_IMAGES] or None
 
 
+def _write_atomically(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
 def table(rows: list[dict], torch_map: dict | None) -> str:
     head = ("| runtime | artefact | max abs diff vs PyTorch | check | mAP50 | mAP50-95 | mAP50 drop |\n"
             "|---|---|---:|---|---:|---:|---:|\n")
@@ -76,13 +83,13 @@ def run_export(a) -> int:
     out = a.out or a.weights.with_name(f"{a.weights.stem}_export")
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out}: a file, not a folder")
-    out.mkdir(parents=True, exist_ok=True)
-    (out / METADATA).write_text(yaml.safe_dump({"imgsz": a.imgsz, "stride": stride, "names": names,
-                                                "weights": str(a.weights.resolve())}, sort_keys=False))
     torch_map = None
     if val_images:
         torch_map = evaluate(Detector(lambda x: deploy.torch_predict(model, x), a.imgsz, names), val_images)
         print(f"PyTorch: mAP50 {torch_map['mAP50']:.3f} on {len(val_images)} val images", flush=True)
+    made = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    meta = {"imgsz": a.imgsz, "stride": stride, "names": names, "weights": str(a.weights.resolve())}
     rows = []
     for rt in runtimes:
         ok, why = deploy.available(rt)
@@ -90,7 +97,15 @@ def run_export(a) -> int:
             print(f"skip {rt}: {why}", flush=True)
             continue
         print(f"{rt}: exporting ...", flush=True)
-        path = deploy.export(model, rt, a.imgsz, out, calib_images=calib, name=a.weights.stem)
+        try:
+            path = deploy.export(model, rt, a.imgsz, out, calib_images=calib, name=a.weights.stem)
+        except BaseException:
+            if made and not any(out.iterdir()):  # nothing exported: leave no empty folder behind
+                out.rmdir()
+            raise
+        if meta is not None:  # with the first artefact, not before: a converter that fails first leaves nothing
+            _write_atomically(out / METADATA, yaml.safe_dump(meta, sort_keys=False))
+            meta = None
         r = {"runtime": rt, "path": str(path),
              **deploy.check_against_torch(model, rt, path, a.imgsz, threads=a.threads)}
         if val_images:

@@ -1,7 +1,8 @@
 """``yolov5-shuffle learn``: train a group of configs and their baselines the same way, one table.
 
-Same data, epochs, image size, batch, seed and recipe (AdamW + ``hyps/hyp.demo.yaml``) for all; mAP is
-the best epoch's from the host's own results.csv; parameters from the trained checkpoint; train time
+Same data, epochs, image size, batch, seeds and recipe (AdamW + ``hyps/hyp.demo.yaml``) for all; mAP is
+the best epoch's from the host's own results.csv (with several ``--seeds``, one run per seed and the mean
+with its spread beside it: one 20-epoch run on 50 validation images moves mAP50 by a few hundredths); parameters from the trained checkpoint; train time
 is wall-clock for the host's training. Groups: ``s`` (our s-size YOLOv5 configs, yolov5n, yolov5s),
 ``n`` (our n-size YOLOv5 configs and yolov5n: accuracy beside the speed claims), ``ultralytics``
 (YOLO11/YOLOv8 with our backbones beside the stock yolo11n/yolov8n, trained by the ultralytics package
@@ -63,11 +64,12 @@ def read_ultralytics_results(run: Path) -> dict:
             "final_losses": {k: v for k, v in last.items() if k.startswith("train/")}}
 
 
-def train_ultralytics(cfg: str, data: Path, epochs: int, imgsz: int, project: Path, batch: int) -> Path:
+def train_ultralytics(cfg: str, data: Path, epochs: int, imgsz: int, project: Path, batch: int,
+                      seed: int = 0) -> Path:
     """Train with the ultralytics package (our blocks registered) in a subprocess; the new run folder."""
     hyp = yaml.safe_load(HYP.read_text())
     args = [f"model={cfg}", f"data={data}", f"epochs={epochs}", f"imgsz={imgsz}", f"batch={batch}", "workers=0",
-            "device=cpu", "seed=0", "deterministic=True", "optimizer=AdamW", "amp=False", "plots=False",
+            f"seed={seed}", "deterministic=True", "optimizer=AdamW", "amp=False", "plots=False",
             f"project={project}", "name=exp", "exist_ok=False", *(f"{k}={hyp[k]}" for k in SHARED_HYP)]
     before = set(project.iterdir()) if project.exists() else set()
     env = {**os.environ, "YOLO_OFFLINE": "1", "YOLO_AUTOINSTALL": "false"}
@@ -88,10 +90,38 @@ def count_params(weights: Path) -> int:
 
 
 def markdown(rows: list[dict], header: str) -> str:
-    lines = [header, "", "| config | params | mAP50 | mAP50-95 | train time (s) |", "|---|---:|---:|---:|---:|"]
+    """One line a run; with several seeds, a table of per-config means (and min-max) under it."""
+    seeds = len({r.get("seed", 0) for r in rows}) > 1
+    lines = [header, "", f"| config |{' seed |' if seeds else ''} params | mAP50 | mAP50-95 | train time (s) |",
+             f"|---|{'---:|' if seeds else ''}---:|---:|---:|---:|"]
     for r in rows:
-        lines.append(f"| {r['cfg']} | {r['params']:,} | {r['mAP50']:.3f} | {r['mAP50-95']:.3f} | {r['train_s']:.0f} |")
+        seed = f" {r.get('seed', 0)} |" if seeds else ""
+        lines.append(f"| {r['cfg']} |{seed} {r['params']:,} | {r['mAP50']:.3f} | {r['mAP50-95']:.3f} "
+                     f"| {r['train_s']:.0f} |")
+    if seeds:
+        lines += ["", "| config | runs | mAP50 mean (min-max) | mAP50-95 mean (min-max) |", "|---|---:|---:|---:|"]
+        for s in summarise(rows):
+            lines.append(f"| {s['cfg']} | {s['runs']} | {s['mAP50']:.3f} ({s['mAP50_min']:.3f}-{s['mAP50_max']:.3f}) "
+                         f"| {s['mAP50-95']:.3f} ({s['mAP50-95_min']:.3f}-{s['mAP50-95_max']:.3f}) |")
     return "\n".join(lines)
+
+
+def summarise(rows: list[dict]) -> list[dict]:
+    """Per config, in first-seen order: the number of runs and the mean, min and max of mAP50 and mAP50-95
+    (of those the rows have)."""
+    by: dict[str, list[dict]] = {}
+    for r in rows:
+        by.setdefault(r["cfg"], []).append(r)
+    out = []
+    for cfg, rs in by.items():
+        s = {"cfg": cfg, "runs": len(rs)}
+        for k in ("mAP50", "mAP50-95"):
+            v = [r[k] for r in rs if k in r]
+            if not v:
+                continue
+            s.update({k: sum(v) / len(v), f"{k}_min": min(v), f"{k}_max": max(v)})
+        out.append(s)
+    return out
 
 
 def run_learning(a) -> int:
@@ -103,24 +133,26 @@ def run_learning(a) -> int:
         root = ensure_yolov5() if not all(map(is_ultralytics_config, cfgs)) else None
         data = make_dataset(work / "data", a.train, a.val, a.imgsz, seed=0)
         rows = []
-        for i, cfg in enumerate(cfgs, 1):
-            print(f"\n[{i}/{len(cfgs)}] training {cfg}", flush=True)
+        seeds = list(dict.fromkeys(getattr(a, "seeds", None) or [0]))
+        jobs = [(cfg, seed) for cfg in cfgs for seed in seeds]
+        for i, (cfg, seed) in enumerate(jobs, 1):
+            print(f"\n[{i}/{len(jobs)}] training {cfg}" + (f", seed {seed}" if len(seeds) > 1 else ""), flush=True)
             t0 = time.perf_counter()
             if is_ultralytics_config(cfg):
-                run = train_ultralytics(cfg, data, a.epochs, a.imgsz, work / "runs-ultralytics", a.batch)
+                run = train_ultralytics(cfg, data, a.epochs, a.imgsz, work / "runs-ultralytics", a.batch, seed)
                 results = read_ultralytics_results(run)
             else:
                 run = train(root, cfg, data, a.epochs, a.imgsz, work / "runs", batch=a.batch,
-                            extra=["--seed", "0", *SHORT_RUN])
+                            extra=["--seed", str(seed), *SHORT_RUN])
                 results = read_results(run)
             dt = time.perf_counter() - t0
-            rows.append({"cfg": cfg, "params": count_params(run / "weights" / "best.pt"), "train_s": dt,
-                         "run": str(run), **results})
+            rows.append({"cfg": cfg, "seed": seed, "params": count_params(run / "weights" / "best.pt"),
+                         "train_s": dt, "run": str(run), **results})
     except OSError as e:
         raise YOLOv5Error(str(e)) from e
     header = (f"{a.epochs} epochs, {a.train} train / {a.val} val generated images at {a.imgsz} px, batch {a.batch}, "
               "AdamW + hyps/hyp.demo.yaml, "
-              f"from scratch; {device_name()}, {torch.get_num_threads()} threads, "
+              f"from scratch, seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}; {device_name()}, {torch.get_num_threads()} threads, "
               f"torch {torch.__version__}")
     table = markdown(rows, header)
     print("\n" + table)
