@@ -639,8 +639,10 @@ def _cli_patch(*args, umask: int | None = None) -> subprocess.CompletedProcess:
 # removal) and signals itself at the k-th, before it happens. SIGKILL: the next `yolov5-shuffle patch`
 # recovers; SIGINT: the KeyboardInterrupt rolls back in that same process.
 FAULT_DRIVER = r'''
-import json, os, pathlib, shutil, sys
+import json, os, pathlib, shutil, signal, sys
 pristine, work, sig = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2]), int(sys.argv[3])
+# a user's Ctrl-C raises KeyboardInterrupt; a test started in the background inherits SIGINT ignored
+signal.signal(signal.SIGINT, signal.default_int_handler)
 args = sys.argv[4:]
 import yolov5_shuffle.hosts.patch as P
 from yolov5_shuffle.cli import main
