@@ -2,8 +2,9 @@
 
 Same data, epochs, image size, batch, seeds and recipe (AdamW + ``hyps/hyp.demo.yaml``) for all; mAP is
 the best epoch's from the host's own results.csv (with several ``--seeds``, one run per seed and the mean
-with its spread beside it: one 20-epoch run on 50 validation images moves mAP50 by a few hundredths); parameters from the trained checkpoint; train time
-is wall-clock for the host's training. Groups: ``s`` (our s-size YOLOv5 configs, yolov5n, yolov5s),
+with its spread beside it: one 20-epoch run on 50 validation images moves mAP50 by a few hundredths);
+parameters from the trained checkpoint; train time is wall-clock for the host's training, on the GPU
+where there is one (both trainers pick it). Groups: ``s`` (our s-size YOLOv5 configs, yolov5n, yolov5s),
 ``n`` (our n-size YOLOv5 configs and yolov5n: accuracy beside the speed claims), ``ultralytics``
 (YOLO11/YOLOv8 with our backbones beside the stock yolo11n/yolov8n, trained by the ultralytics package
 with the same optimiser, learning rate, warm-up and augmentation).
@@ -150,10 +151,11 @@ def run_learning(a) -> int:
                          "train_s": dt, "run": str(run), **results})
     except OSError as e:
         raise YOLOv5Error(str(e)) from e
+    where = (torch.cuda.get_device_name(0) if torch.cuda.is_available()
+             else f"{device_name()}, {torch.get_num_threads()} threads")
     header = (f"{a.epochs} epochs, {a.train} train / {a.val} val generated images at {a.imgsz} px, batch {a.batch}, "
-              "AdamW + hyps/hyp.demo.yaml, "
-              f"from scratch, seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}; {device_name()}, {torch.get_num_threads()} threads, "
-              f"torch {torch.__version__}")
+              f"AdamW + hyps/hyp.demo.yaml, from scratch, seed{'s' if len(seeds) > 1 else ''} "
+              f"{', '.join(map(str, seeds))}; {where}, torch {torch.__version__}")
     table = markdown(rows, header)
     print("\n" + table)
     if a.out:
