@@ -44,9 +44,14 @@ def _calibration(a, train_images: list[Path]) -> list[Path] | Path | None:
 
 
 def _write_atomically(path: Path, text: str) -> None:
+    """The whole file or none of it (an interrupted write leaves the old one, or nothing)."""
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+    try:
+        tmp.write_text(text)
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def table(rows: list[dict], torch_map: dict | None) -> str:
@@ -114,9 +119,9 @@ def run_export(a) -> int:
         print(f"{rt}: {path} max abs diff {r['max_abs_diff']:.2e} {'ok' if r['ok'] else 'FAILED'}"
               + (f", mAP50 {r['map']['mAP50']:.3f}" if "map" in r else ""), flush=True)
     md = table(rows, torch_map)
-    (out / "export.md").write_text(f"{a.weights} at {a.imgsz} px\n\n{md}")
-    (out / "export.json").write_text(json.dumps({"weights": str(a.weights), "imgsz": a.imgsz, "torch": torch_map,
-                                                 "exports": rows}, indent=1))
+    _write_atomically(out / "export.md", f"{a.weights} at {a.imgsz} px\n\n{md}")
+    _write_atomically(out / "export.json", json.dumps({"weights": str(a.weights), "imgsz": a.imgsz,
+                                                        "torch": torch_map, "exports": rows}, indent=1))
     print(md + f"wrote {out / 'export.md'}, {out / 'export.json'}")
     failed = [r["runtime"] for r in rows if not r["ok"]]
     if failed:
