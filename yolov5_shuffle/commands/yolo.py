@@ -1,0 +1,16 @@
+"""``yolov5-shuffle yolo``: ultralytics' own ``yolo`` command with our blocks registered."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(p) -> None:
+    p.add_argument("args", nargs=argparse.REMAINDER,
+                   help="yolo's own arguments, e.g. train model=yolo11n-shufflenetv2.yaml data=your.yaml")
+
+
+def run(args) -> int:
+    from ..hosts.ultralytics import main
+
+    return main(argv=args.args)
