@@ -1,0 +1,131 @@
+"""The command line is a table of commands: each has its own module (``add_arguments``, ``run``), answers
+``--help`` without importing torch, and hands its core function keyword arguments, not the namespace."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+from yolov5_shuffle import cli
+
+HEAVY = ("torch", "torchvision", "cv2", "numpy", "onnxruntime", "openvino", "matplotlib", "ultralytics")
+
+
+def _subparsers(parser):
+    import argparse
+
+    return next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+
+
+def test_every_command_in_the_table_has_its_own_module_with_add_arguments_and_run():
+    names = [name for name, _, _ in cli.COMMANDS]
+    assert len(names) == len(set(names)), names
+    parsers = _subparsers(cli.build_parser())
+    assert list(parsers) == names  # --help lists the table, in its order
+    for name, module, help_text in cli.COMMANDS:
+        assert module.__name__ == f"yolov5_shuffle.commands.{name.replace('-', '_')}", (name, module.__name__)
+        assert callable(module.add_arguments) and callable(module.run), name
+        assert module.__doc__ and help_text, name
+        assert parsers[name].get_default("func") is module.run, name
+
+
+# One process answers every command's --help: exit 0, its own usage line, and no heavy module imported.
+HELP_ALL = r'''
+import contextlib, io, json, sys
+from yolov5_shuffle import cli
+heavy = json.loads(sys.argv[1])
+out = {}
+for name, _, _ in cli.COMMANDS:
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        code = cli.main([name, "--help"])
+    out[name] = [code, buf.getvalue().splitlines()[0] if buf.getvalue() else ""]
+print(json.dumps({"help": out, "heavy": [m for m in heavy if m in sys.modules]}))
+'''
+
+
+def test_every_command_answers_help_without_importing_torch_or_opencv():
+    r = subprocess.run([sys.executable, "-c", HELP_ALL, json.dumps(HEAVY)], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    result = json.loads(r.stdout.strip().splitlines()[-1])
+    assert set(result["help"]) == {name for name, _, _ in cli.COMMANDS}
+    for name, (code, usage) in result["help"].items():
+        assert code == 0, (name, code)
+        assert usage.startswith(f"usage: yolov5-shuffle {name} "), (name, usage)
+    assert result["heavy"] == [], f"--help imported {result['heavy']}"
+
+
+class Core:
+    """Stands in for a core function: keyword arguments only (a positional call fails), recorded."""
+
+    def __init__(self, returns=None):
+        self.calls, self.returns = [], returns
+
+    def __call__(self, **kwargs):
+        self.calls.append(kwargs)
+        return self.returns
+
+
+def _run(capsys, *argv) -> tuple[int, str]:
+    code = cli.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    return code, out
+
+
+def test_vendor_dataset_and_init_weights_pass_their_options_by_name(monkeypatch, capsys, tmp_path):
+    from yolov5_shuffle import dataset, weights
+    from yolov5_shuffle.hosts import vendor
+
+    monkeypatch.setattr(vendor, "vendor", Core(tmp_path / "tree"))
+    _, out = _run(capsys, "vendor", "--from", tmp_path / "src.tar.gz", "--no-pth")
+    assert vendor.vendor.calls == [dict(version="7.0.14", from_path=tmp_path / "src.tar.gz", dest=None, sha256=None,
+                                        pth=False, force=False)]
+    assert out == f"{tmp_path / 'tree'}\n"
+
+    monkeypatch.setattr(dataset, "make_dataset", Core(tmp_path / "d" / "data.yaml"))
+    _run(capsys, "dataset", "--out", tmp_path / "d", "--train", 3, "--imgsz", 64, "--video")
+    assert dataset.make_dataset.calls == [dict(out=tmp_path / "d", train=3, val=50, imgsz=64, seed=0, video=True)]
+
+    monkeypatch.setattr(weights, "init_weights", Core())
+    _run(capsys, "init-weights", "--cfg", "yolov5n-shufflenetv2.yaml", "--torchvision-weights", tmp_path / "tv.pth",
+         "--out", tmp_path / "init.pt", "--nc", 3)
+    assert weights.init_weights.calls == [dict(cfg="yolov5n-shufflenetv2.yaml", tv_weights=tmp_path / "tv.pth",
+                                               out=tmp_path / "init.pt", nc=3)]
+
+
+def test_train_and_detect_hand_yolov5_their_options_by_name(monkeypatch, capsys, tmp_path):
+    from yolov5_shuffle.hosts import runs
+
+    monkeypatch.setattr(runs, "train", Core(tmp_path / "runs" / "exp"))
+    _, out = _run(capsys, "train", "--cfg", "my.yaml", "--data", tmp_path / "data.yaml", "--batch-size", 4)
+    assert runs.train.calls == [dict(root=None, cfg="my.yaml", data=tmp_path / "data.yaml", epochs=100, imgsz=640,
+                                     project=Path("runs/train"), batch=4, weights="")]
+    assert out == f"results: {tmp_path / 'runs' / 'exp'}\n"
+
+    monkeypatch.setattr(runs, "detect", Core(tmp_path / "out" / "exp"))
+    _, out = _run(capsys, "detect", "--weights", tmp_path / "best.pt", "--source", tmp_path / "img.jpg", "--conf", 0.5)
+    assert runs.detect.calls == [dict(root=None, weights=tmp_path / "best.pt", source=tmp_path / "img.jpg", imgsz=640,
+                                      project=Path("runs/detect"), name="exp", extra=["--conf-thres", 0.5])]
+    assert out == f"results: {tmp_path / 'out' / 'exp'}\n"
+
+
+def test_yolo_hands_ultralytics_its_arguments_untouched(monkeypatch):
+    fake = types.ModuleType("yolov5_shuffle.hosts.ultralytics")
+    fake.main = Core(returns=0)
+    monkeypatch.setitem(sys.modules, "yolov5_shuffle.hosts.ultralytics", fake)
+    assert cli.main(["yolo", "train", "model=yolo11n-shufflenetv2.yaml", "epochs=1"]) == 0
+    assert fake.main.calls == [dict(argv=["train", "model=yolo11n-shufflenetv2.yaml", "epochs=1"])]
+
+
+@pytest.mark.parametrize("argv", [["vendor", "--from"], ["train", "--cfg", "x.yaml"], ["nosuchcommand"]])
+def test_a_bad_command_line_is_one_line_and_exit_2(argv, capsys):
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and err.startswith("yolov5-shuffle"), err
