@@ -7,12 +7,17 @@ import os
 import re
 import subprocess
 import sys
+import tarfile
 import zipfile
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
 from yolov5_shuffle.dataset import make_dataset
+from yolov5_shuffle.hosts import patch as patcher
+from yolov5_shuffle.hosts import runs
 from yolov5_shuffle.hosts.runs import ensure_yolov5, train
 
 REPO = Path(__file__).resolve().parent.parent
@@ -134,3 +139,72 @@ def trained(yolo_root, data, tmp_path_factory):
     they take half the time of a short run)."""
     return train(yolo_root, "yolov5s-shufflenetv2.yaml", data, 2, IMGSZ, tmp_path_factory.mktemp("runs"), batch=4,
                  extra=["--noplots"], capture=True)
+
+
+# --- the error tests (test_errors_*.py): YOLOv5 replaced by a recorder, a fresh tree of each host ---------
+
+@dataclass
+class Recorder:
+    """Stands in for YOLOv5: ensure_yolov5 gives a patched fresh tree, _run records and makes a run folder."""
+
+    make_tree: Callable[[], Path]
+    root: Path | None = None
+    runs: list = field(default_factory=list)
+    ensured: int = 0
+
+    def ensure(self, root=None):
+        self.ensured += 1
+        if self.root is None:
+            self.root = self.make_tree()
+            patcher.run(self.root)
+        return self.root
+
+    def run(self, root, script, args, capture=False):
+        args = [str(a) for a in args]
+        opt = {a: args[i + 1] if i + 1 < len(args) else None for i, a in enumerate(args) if a.startswith("--")}
+        src = opt.get("--source")
+        listing = sorted(os.listdir(src)) if src and os.path.isdir(src) else None
+        self.runs.append({"script": script, "opt": opt, "source_listing": listing})
+        run = Path(opt["--project"]) / opt["--name"]
+        run.mkdir(parents=True, exist_ok=True)
+        (run / "results.txt").write_text("recorded\n")
+        return subprocess.CompletedProcess(args, 0, "", "")
+
+    @property
+    def reached(self) -> bool:
+        return bool(self.runs)
+
+
+@pytest.fixture
+def yolov5(monkeypatch, tree_factory):
+    rec = Recorder(lambda: tree_factory("7.0.14", "pypi", name="host"))
+    monkeypatch.setattr(runs, "ensure_yolov5", rec.ensure)
+    monkeypatch.setattr(runs, "_run", rec.run)
+    return rec
+
+
+@pytest.fixture
+def work(tmp_path, monkeypatch):
+    """An empty working folder that is the current directory (relative paths are the caller's)."""
+    w = tmp_path / "work"
+    w.mkdir()
+    monkeypatch.chdir(w)
+    return w
+
+
+def _extract(archive: Path, into: Path) -> Path:
+    with tarfile.open(archive) as t:
+        t.extractall(into, filter="data")
+    return next(p for p in into.iterdir() if p.is_dir())
+
+
+@pytest.fixture(params=["yolov5-pypi", "yolov5-git", "yolov5-master", "yolov7"])
+def host_tree(request, tree_factory, tmp_path):
+    """A fresh, unpatched tree of each host."""
+    kind = request.param
+    if kind == "yolov5-pypi":
+        return kind, tree_factory("7.0.14", "pypi")
+    if kind == "yolov5-git":
+        return kind, tree_factory("7.0.14", "upstream")
+    archive = {"yolov5-master": "yolov5-master-5081342.tar.gz", "yolov7": "yolov7-a207844.tar.gz"}[kind]
+    return kind, _extract(fixture_archive(archive), tmp_path / "src")
