@@ -104,21 +104,16 @@ def _detect(a) -> int:
         run = detect(None, a.weights, a.source, a.imgsz or 640, a.project, a.name, extra=["--conf-thres", a.conf])
         print(f"results: {run}")
         return 0
-    from .hosts.runs import readable_sources
-    from .measure.exported import Detector, detect_files, new_run_dir
+    from .deploy.exported import run_detect
 
-    # an exported model (ONNX, int8, OpenVINO, ncnn, TFLite): run by its runtime, not by detect.py
-    files, _ = readable_sources(a.source)
-    det = Detector.load(a.weights, a.imgsz)
-    out = new_run_dir(a.project, a.name)
-    print(f"{det.label} at {det.imgsz} px")
-    detect_files(det, files, out, conf=a.conf)
+    # an exported model (any deploy runtime's artefact): run by its runtime, not by detect.py
+    out = run_detect(a.weights, a.source, a.imgsz, a.project, a.name, a.conf)
     print(f"results: {out.resolve()}")
     return 0
 
 
 def _export(a) -> int:
-    from .measure.export_check import run_export
+    from .deploy.export import run_export
 
     return run_export(a)
 
@@ -237,7 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     ex = sub.add_parser("export", help="a checkpoint to OpenVINO, ncnn, TFLite, int8 ...: each checked against "
                                        "PyTorch and scored on the val split")
-    from .measure.export_check import add_arguments as export_arguments
+    from .deploy.export import add_arguments as export_arguments
 
     export_arguments(ex)
     ex.set_defaults(func=_export)
