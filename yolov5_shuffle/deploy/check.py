@@ -79,11 +79,11 @@ def _image_files(folder: Path) -> list[Path]:
 
 def _letterboxed(path: Path, imgsz: int):
     import numpy as np
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     try:
         im = Image.open(path).convert("RGB")
-    except (UnidentifiedImageError, OSError, ValueError) as e:
+    except Exception as e:  # noqa: BLE001  PIL's errors, and those of plugins others register (HEIF ...)
         raise CalibrationError(f"calibration image {path}: not a readable image ({str(e).splitlines()[0][:120]})") \
             from None
     r = imgsz / max(im.size)
