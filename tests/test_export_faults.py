@@ -2,7 +2,7 @@
 failed before its fix: folders that hold one checkpoint at one size, interrupted and killed exports rolled
 back or cleaned, nothing left in $TMPDIR, foreign layouts and sizes refused in one line before any folder
 is made, broken ncnn weights refused without a crash, calibration checked before the first export, and
-every failure naming what it is about."""
+every failure naming what it is about. (bench's temporary files: tests/test_bench.py.)"""
 
 from __future__ import annotations
 
@@ -295,37 +295,3 @@ def test_pnnx_failure_shows_its_cause_on_the_first_line(tmp_path, monkeypatch):
         runtimes.by_name("ncnn").export(YOLOv5Layout().eval(), 64, tmp_path, name="m")
     assert "unsupported op foo::bar" in str(e.value).splitlines()[0]
 
-
-# --- bench leaves nothing in $TMPDIR ------------------------------------------------------------------
-
-def test_bench_exports_leave_nothing_in_tmpdir(tmp_path, monkeypatch):
-    import tempfile
-
-    from yolov5_shuffle.measure import bench
-
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    run = bench.make_runner("onnxruntime", YOLOv5Layout().eval(), 64, 1)
-    assert np.asarray(run()).shape == (1, 3 * 8 * 8, 9)
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_bench_interrupted_leaves_no_calibration_set_nor_export(yolo_root, tmp_path, monkeypatch):
-    import argparse
-    import tempfile
-
-    from yolov5_shuffle.measure import bench
-
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
-    (tmp_path / "tmp").mkdir()
-
-    def interrupted(*a, **k):
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(bench, "time_interleaved", interrupted)
-    p = argparse.ArgumentParser()
-    bench.add_arguments(p)
-    a = p.parse_args(["--cfgs", "yolov5n-shufflenetv2.yaml", "--imgsz", "64", "--runtimes", "onnxruntime_int8",
-                      "--reps", "1", "--warmup", "0", "--no-memory", "--out", str(tmp_path / "out")])
-    with pytest.raises(KeyboardInterrupt):
-        bench.run_bench(a)
-    assert list((tmp_path / "tmp").iterdir()) == []

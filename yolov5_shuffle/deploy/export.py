@@ -105,12 +105,13 @@ def check_folder(out: Path, meta: dict) -> dict | None:
     f = out / METADATA
     if f.is_file():
         try:
-            old = yaml.safe_load(f.read_text()) or {}
+            old = yaml.safe_load(f.read_text())
         except (yaml.YAMLError, UnicodeDecodeError):
-            old = {}
+            old = None
+        old = old if isinstance(old, dict) else {}
         same = (old.get("weights_sha256") == meta["weights_sha256"] if old.get("weights_sha256")
                 else old.get("weights") == meta["weights"])
-        if not isinstance(old, dict) or not same or old.get("imgsz") != meta["imgsz"]:
+        if not same or old.get("imgsz") != meta["imgsz"]:
             raise UserError(f"--out {out}: holds the exports of {old.get('weights', '?')} at {old.get('imgsz', '?')} px "
                             f"(its {METADATA}); a folder holds one checkpoint at one size: choose another --out")
         try:
