@@ -280,6 +280,20 @@ def test_ncnn_export_works_with_relative_paths(tmp_path, monkeypatch):
     assert (tmp_path / "rel" / "out" / "m_ncnn" / "m.ncnn.bin").is_file() and d.is_absolute()
 
 
+def test_export_command_to_ncnn_with_relative_weights_and_out(trained, tmp_path, monkeypatch, capsys):
+    import os
+
+    ok, why = runtimes.available("ncnn")
+    if not ok:
+        pytest.skip(why)
+    monkeypatch.chdir(trained / "weights")
+    out = os.path.relpath(tmp_path / "x")  # the README's form: paths relative to where the user stands
+    code = cli.main(["export", "--weights", "best.pt", "--imgsz", str(IMGSZ), "--to", "ncnn", "--threads", "1",
+                     "--out", out])
+    assert code == 0, capsys.readouterr().err
+    assert (tmp_path / "x" / "best_ncnn" / "best.ncnn.bin").is_file()
+
+
 def test_pnnx_failure_shows_its_cause_on_the_first_line(tmp_path, monkeypatch):
     ok, why = runtimes.available("ncnn")
     if not ok:
