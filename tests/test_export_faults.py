@@ -309,3 +309,16 @@ def test_pnnx_failure_shows_its_cause_on_the_first_line(tmp_path, monkeypatch):
         runtimes.by_name("ncnn").export(YOLOv5Layout().eval(), 64, tmp_path, name="m")
     assert "unsupported op foo::bar" in str(e.value).splitlines()[0]
 
+
+
+@pytest.mark.parametrize("imgsz, shape, ours", [(640, (1, 84, 8400), False), (640, (1, 25200, 85), True),
+                                                (32, (1, 63, 85), True), (32, (1, 84, 21), False)])
+def test_the_layout_of_an_output_without_class_names_is_told_by_its_shape(imgsz, shape, ours):
+    from yolov5_shuffle.deploy.exported import Detector, ExportError
+
+    det = Detector(lambda x: np.zeros(shape, np.float32), imgsz, label="onnxruntime m")
+    if ours:
+        det.check_layout(np.zeros(shape, np.float32))
+    else:
+        with pytest.raises(ExportError, match="ultralytics' layout"):
+            det.check_layout(np.zeros(shape, np.float32))

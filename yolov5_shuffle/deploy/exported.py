@@ -108,13 +108,23 @@ class Detector:
     def check_layout(self, pred: np.ndarray) -> None:
         """Refuse an output that is not YOLOv5/YOLOv7's ``(1, N, 5 + nc)`` (never read it as one)."""
         nc = len(self.names) or None
-        channels_first = pred.ndim == 3 and (pred.shape[1] == 4 + nc if nc else pred.shape[1] < pred.shape[2])
+        channels_first = pred.ndim == 3 and (pred.shape[1] == 4 + nc if nc else self._channels_first(pred.shape))
         if pred.ndim == 3 and pred.shape[-1] >= 6 and (pred.shape[-1] == 5 + nc if nc else not channels_first):
             return
         hint = ("; this is ultralytics' layout (1, 4 + nc, N): run it with yolov5-shuffle yolo predict model=..."
                 if channels_first else "")
         raise ExportError(f"{self.label}: output {pred.shape} is not YOLOv5/YOLOv7 detections "
                           f"(1, N, 5 + nc{f' = {5 + nc}' if nc else ''}){hint}")
+
+    def _channels_first(self, shape) -> bool:
+        """Without class names: (1, 4 + nc, N) or (1, N, 5 + nc)? N is known from the input size: 3 anchors a
+        cell of the stride 8/16/32(/64) grids for YOLOv5/YOLOv7, one a cell for ultralytics' anchor-free heads."""
+        cells = [sum((self.imgsz // s) ** 2 for s in strides) for strides in ((8, 16, 32), (8, 16, 32, 64))]
+        if shape[1] in [3 * c for c in cells]:
+            return False
+        if shape[2] in cells:
+            return True
+        return shape[1] < shape[2]  # otherwise: N is the long axis
 
     def __call__(self, img: np.ndarray, conf: float = DETECT_CONF, iou: float = DETECT_IOU) -> np.ndarray:
         x, r, pad = metrics.letterbox(img, self.imgsz)
