@@ -19,7 +19,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 # TFLite export (opt-in): onnx2tf pins old numpy/onnx/tensorflow, so it gets a venv of its own, which
-# yolov5_shuffle.measure.deploy finds at .venv-onnx2tf/bin/onnx2tf (or wherever $YOLOV5_SHUFFLE_ONNX2TF points).
+# yolov5_shuffle.deploy.runtimes.tflite finds at .venv-onnx2tf/bin/onnx2tf (or wherever $YOLOV5_SHUFFLE_ONNX2TF points).
 if [ "${YOLOV5_SHUFFLE_TFLITE:-0}" = 1 ]; then
   tf_stamp=.venv-onnx2tf/.yolov5-shuffle-setup
   tf_want=$(sha256sum scripts/requirements-onnx2tf.txt | cut -c1-16)

@@ -80,6 +80,45 @@ def test_a_model_a_converter_refuses_is_skipped_with_a_line(tmp_path):
         ("yolov5n-shufflenetv2.yaml", "onnxruntime")}
 
 
+def _need(runtime: str) -> None:
+    from yolov5_shuffle.deploy import runtimes
+
+    ok, why = runtimes.available(runtime)
+    if not ok:
+        pytest.skip(why)
+
+
+def test_bench_exports_leave_nothing_in_tmpdir(tmp_path, monkeypatch):
+    import tempfile
+
+    _need("onnxruntime")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    run = bench.make_runner("onnxruntime", torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, 2, 1)).eval(), 64, 1)
+    assert run().shape == (1, 4, 32, 32)
+    assert list(tmp_path.iterdir()) == []  # the export was loaded, then removed
+
+
+def test_bench_interrupted_leaves_no_calibration_set_nor_export(yolo_root, tmp_path, monkeypatch):
+    import argparse
+    import tempfile
+
+    _need("onnxruntime_int8")
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(bench, "time_interleaved", interrupted)  # after every model's int8 export
+    p = argparse.ArgumentParser()
+    bench.add_arguments(p)
+    a = p.parse_args(["--cfgs", "yolov5n-shufflenetv2.yaml", "--imgsz", "64", "--runtimes", "onnxruntime_int8",
+                      "--reps", "1", "--warmup", "0", "--no-memory", "--out", str(tmp_path / "out")])
+    with pytest.raises(KeyboardInterrupt):
+        bench.run_bench(a)
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
 def test_ratio_medians_are_per_round():
     times = {"a": [10.0, 20.0, 30.0], "base": [10.0, 10.0, 10.0]}
     assert timing.ratio_medians(times, "base") == {"a": 2.0, "base": 1.0}

@@ -1,4 +1,4 @@
-"""Deployment runtimes (yolov5_shuffle.measure.deploy) on a tiny model made of our blocks and a YOLOv5-style
+"""Deployment runtimes (yolov5_shuffle.deploy.runtimes) on a tiny model made of our blocks and a YOLOv5-style
 Detect head: export, outputs against torch, ncnn's native ShuffleChannel, and int8 that still detects.
 
 Each runtime whose package is missing is skipped with the reason. 128 px and a tiny model keep the file
@@ -12,7 +12,10 @@ import torch
 import torch.nn as nn
 
 from yolov5_shuffle.blocks import ShuffleNetV2_InvertedResidual, conv_bn_relu_maxpool, fuse_blocks
-from yolov5_shuffle.measure import deploy
+from yolov5_shuffle.deploy import runtimes
+from yolov5_shuffle.deploy.check import check_against_torch, load_images, sample_image, torch_predict
+from yolov5_shuffle.deploy.runtimes.ncnn import count_ops
+from yolov5_shuffle.deploy.runtimes.onnxruntime_int8 import head_nodes
 
 IMGSZ = 128
 FP32 = ("onnxruntime", "openvino", "ncnn", "tflite_fp32", "tflite_fp16")
@@ -91,16 +94,12 @@ def exported(model, tmp_path_factory):
     cache = {}
 
     def get(runtime):
-        ok, why = deploy.available(runtime)
+        ok, why = runtimes.available(runtime)
         if not ok:
             pytest.skip(f"{runtime} not available: {why}")
-        sibling = {"tflite_fp16": "tflite_fp32", "tflite_fp32": "tflite_fp16"}.get(runtime)
-        if runtime not in cache and sibling in cache:  # one onnx2tf run wrote both precisions
-            cache[runtime] = cache[sibling].with_name(
-                cache[sibling].name.replace(*(("float32", "float16") if sibling == "tflite_fp32" else ("float16", "float32"))))
         if runtime not in cache:
-            calib = np.concatenate([deploy.sample_image(IMGSZ, seed) for seed in range(1, 17)])
-            cache[runtime] = deploy.export(model, runtime, IMGSZ, out, calib_images=calib, name="tiny")
+            calib = np.concatenate([sample_image(IMGSZ, seed) for seed in range(1, 17)])
+            cache[runtime] = runtimes.by_name(runtime).export(model, IMGSZ, out, calib, name="tiny")
         return cache[runtime]
 
     return get
@@ -110,27 +109,27 @@ def exported(model, tmp_path_factory):
 def test_export_matches_torch(model, exported, runtime):
     path = exported(runtime)
     assert path.exists()
-    r = deploy.check_against_torch(model, runtime, path, IMGSZ)
+    r = check_against_torch(model, runtime, path, IMGSZ)
     assert r["ok"], f"{runtime}: {r}"
-    assert r["rel"] <= deploy.TOLERANCE[runtime]
+    assert r["rel"] <= runtimes.by_name(runtime).tolerance
     # and on a second, random input
     x = np.random.default_rng(1).random((1, 3, IMGSZ, IMGSZ), dtype=np.float32)
-    r2 = deploy.check_against_torch(model, runtime, path, IMGSZ, x=x)
+    r2 = check_against_torch(model, runtime, path, IMGSZ, x=x)
     assert r2["ok"], f"{runtime} (random input): {r2}"
 
 
 def test_prediction_shape_and_threads(model, exported):
     path = exported("onnxruntime")
-    x = deploy.sample_image(IMGSZ)
+    x = sample_image(IMGSZ)
     n = 3 * sum((IMGSZ // s) ** 2 for s in (8, 16, 32))
     for threads in (1, 2):
-        y = deploy.load("onnxruntime", path, threads)(x)
+        y = runtimes.by_name("onnxruntime").load(path, threads)(x)
         assert y.shape == (1, n, 9)
 
 
 def test_ncnn_shuffle_channel_native(exported):
     """Every ShuffleNetV2 unit's shuffle must be ncnn's own ShuffleChannel op (one per unit)."""
-    ops = deploy.count_ops(exported("ncnn"))
+    ops = count_ops(exported("ncnn"))
     units = sum((2, 3, 2))  # TinyShuffleYOLO's repeats
     assert ops.get("ShuffleChannel", 0) == units, ops
     assert not [op for op in ops if "." in op or "::" in op], ops
@@ -138,7 +137,7 @@ def test_ncnn_shuffle_channel_native(exported):
 
 def test_ncnn_maps_cat_view_transpose_to_shuffle_channel(tmp_path):
     """The exported form the blocks should emit: pnnx turns it into ShuffleChannel, and ncnn's result is exact."""
-    ok, why = deploy.available("ncnn")
+    ok, why = runtimes.available("ncnn")
     if not ok:
         pytest.skip(why)
 
@@ -154,10 +153,11 @@ def test_ncnn_maps_cat_view_transpose_to_shuffle_channel(tmp_path):
 
     torch.manual_seed(0)
     m = Unit().eval()
-    f = deploy.export(m, "ncnn", 32, tmp_path)
-    assert deploy.count_ops(f)["ShuffleChannel"] == 1
+    ncnn = runtimes.by_name("ncnn")
+    f = ncnn.export(m, 32, tmp_path)
+    assert count_ops(f)["ShuffleChannel"] == 1
     x = np.random.default_rng(0).random((1, 3, 32, 32), dtype=np.float32)
-    y = deploy.load("ncnn", f, 1)(x)
+    y = ncnn.load(f, 1)(x)
     with torch.no_grad():
         ref = torch.stack((m.a(torch.from_numpy(x)), m.b(torch.from_numpy(x))), 2).reshape(1, 16, 16, 16).numpy()
     np.testing.assert_allclose(y.reshape(ref.shape), ref, rtol=1e-5, atol=1e-5)
@@ -176,11 +176,11 @@ def test_int8_keeps_scores_and_detections(model, exported):
 
     graph = onnx.load(str(path)).graph
     assert sum(n.op_type == "DequantizeLinear" for n in graph.node) > 20, "the convs were not quantised"
-    assert deploy.check_against_torch(model, "onnxruntime_int8", path, IMGSZ)["ok"]
+    assert check_against_torch(model, "onnxruntime_int8", path, IMGSZ)["ok"]
     for seed in (100, 101):  # structured images not used for calibration
-        x = deploy.sample_image(IMGSZ, seed)
-        ref = deploy.torch_predict(model, x)[0]
-        y = deploy.load("onnxruntime_int8", path, 2)(x)[0]
+        x = sample_image(IMGSZ, seed)
+        ref = torch_predict(model, x)[0]
+        y = runtimes.by_name("onnxruntime_int8").load(path, 2)(x)[0]
         assert (y[:, 4] > 0).mean() > 0.99, "int8 scores collapsed to 0 (the decode was quantised)"
         conf_ref, conf_y = ref[:, 4] * ref[:, 5:].max(1), y[:, 4] * y[:, 5:].max(1)
         assert np.corrcoef(conf_ref, conf_y)[0, 1] > 0.9
@@ -190,11 +190,11 @@ def test_int8_keeps_scores_and_detections(model, exported):
 
 
 def test_int8_needs_calibration_images(model, tmp_path):
-    ok, why = deploy.available("onnxruntime_int8")
+    ok, why = runtimes.available("onnxruntime_int8")
     if not ok:
         pytest.skip(why)
     with pytest.raises(ValueError, match="calib"):
-        deploy.export(model, "onnxruntime_int8", IMGSZ, tmp_path)
+        runtimes.by_name("onnxruntime_int8").export(model, IMGSZ, tmp_path)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -210,34 +210,37 @@ def test_head_nodes_are_the_decode_only():
              node("Sigmoid", ["c2"], ["s"]), node("Mul", ["s", "k"], ["m"]), node("Concat", ["m", "s"], ["y"])]
     g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, None)],
                           [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
-    assert deploy._onnx_head_nodes(helper.make_model(g)) == ["s", "m", "y"]
+    assert head_nodes(helper.make_model(g)) == ["s", "m", "y"]
     assert onnx  # imported for the helpers
 
 
 def test_export_is_atomic(model, tmp_path, monkeypatch):
-    ok, why = deploy.available("onnxruntime")
+    ok, why = runtimes.available("onnxruntime")
     if not ok:
         pytest.skip(why)
-    good = deploy.export(model, "onnxruntime", IMGSZ, tmp_path, name="m")
+    rt = runtimes.by_name("onnxruntime")
+    good = rt.export(model, IMGSZ, tmp_path, name="m")
     before = good.read_bytes()
 
-    def broken(model, imgsz, tmp, name, calib=None):
+    def broken(model, imgsz, tmp, calib, name):
         (tmp / f"{name}.onnx").write_bytes(b"half")
         raise RuntimeError("converter crashed")
 
-    monkeypatch.setitem(deploy._EXPORTERS, "onnxruntime", broken)
+    monkeypatch.setattr(rt, "build", broken)
     with pytest.raises(RuntimeError, match="crashed"):
-        deploy.export(model, "onnxruntime", IMGSZ, tmp_path, name="m")
+        rt.export(model, IMGSZ, tmp_path, name="m")
     assert [p.name for p in tmp_path.iterdir()] == ["m.onnx"]
     assert good.read_bytes() == before
 
 
 def test_available_reports_reasons():
-    ok, why = deploy.available("tensorrt-on-a-toaster")
+    ok, why = runtimes.available("tensorrt-on-a-toaster")
     assert not ok and "unknown runtime" in why
-    for rt in deploy.RUNTIMES:
-        ok, why = deploy.available(rt)
+    for rt in runtimes.all_runtimes():
+        ok, why = rt.available()
         assert isinstance(ok, bool) and why
+        if not ok:
+            assert "pip install" in why, why  # says which package it needs
 
 
 def test_calibration_images_from_a_folder(tmp_path):
@@ -246,9 +249,9 @@ def test_calibration_images_from_a_folder(tmp_path):
     for i, size in enumerate([(200, 100), (50, 80), (64, 64)]):
         Image.new("RGB", size, (255, 0, 0)).save(tmp_path / f"{i}.png")
     (tmp_path / "notes.txt").write_text("not an image")
-    a = deploy.load_images(tmp_path, 64)
+    a = load_images(tmp_path, 64)
     assert a.shape == (3, 3, 64, 64) and a.dtype == np.float32
     assert np.allclose(a[0, :, 32, 32], [1, 0, 0])  # the image, letterboxed ...
     assert np.allclose(a[0, :, 0, 32], 114 / 255)  # ... with YOLOv5's grey above and below
     with pytest.raises(ValueError):
-        deploy.load_images(np.zeros((2, 3, 32, 32), np.float32), 64)
+        load_images(np.zeros((2, 3, 32, 32), np.float32), 64)

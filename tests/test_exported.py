@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 
 from conftest import IMGSZ, run_cli
-from yolov5_shuffle.measure import deploy, detection
-from yolov5_shuffle.measure.exported import Detector, ExportError, evaluate, runtime_of
+from yolov5_shuffle.deploy import metrics as detection
+from yolov5_shuffle.deploy import runtimes
+from yolov5_shuffle.deploy.exported import Detector, ExportError, evaluate, runtime_of
 
 
 # --- detection maths -------------------------------------------------------------------------------
@@ -123,12 +124,14 @@ def test_runtime_is_told_by_the_artefact(tmp_path):
     assert runtime_of(tmp_path / "m.onnx") == "onnxruntime"
     assert runtime_of(tmp_path / "m_openvino") == "openvino"
     assert runtime_of(tmp_path / "m.ncnn.param") == "ncnn"
-    assert runtime_of(tmp_path / "m_float16.tflite") == "tflite_fp32"
+    assert runtime_of(tmp_path / "m_float16.tflite") == "tflite_fp16"
+    assert runtime_of(tmp_path / "m_float32.tflite") == "tflite_fp32"
+    assert runtime_of(tmp_path / "m_int8.onnx") == "onnxruntime_int8"
 
 
 # --- export and detect, end to end ---------------------------------------------------------------------
 
-RUNTIMES = [rt for rt in deploy.RUNTIMES if deploy.available(rt)[0]]
+RUNTIMES = [rt.name for rt in runtimes.all_runtimes() if rt.available()[0]]
 
 
 @pytest.fixture(scope="module")
@@ -148,7 +151,7 @@ def test_export_checks_every_runtime_against_pytorch_and_scores_it(exported):
     for r in report["exports"]:
         assert r["ok"], r
         assert (out / r["path"]).exists()
-        if deploy.TOLERANCE[r["runtime"]] is not None and r["runtime"] != "tflite_fp16":
+        if runtimes.by_name(r["runtime"]).precision == "fp32":
             assert r["map"]["mAP50"] == pytest.approx(torch_map["mAP50"], abs=0.01), r["runtime"]
         assert 0 <= r["map"]["mAP50"] <= 1
     assert "mAP50 drop" in (out / "export.md").read_text()
@@ -190,21 +193,19 @@ def test_export_and_detect_refuse_bad_input_in_one_line(exported, trained, data,
     assert not (tmp_path / "x").exists()
 
 
-def test_export_whose_first_converter_fails_leaves_nothing(trained, tmp_path, monkeypatch):
-    import argparse
-
-    from yolov5_shuffle.measure import export_check
+def test_export_whose_only_converter_fails_leaves_nothing(trained, tmp_path, monkeypatch):
+    from yolov5_shuffle.deploy.export import export_checkpoint
+    from yolov5_shuffle.errors import UserError
 
     def broken(*a, **k):
         raise RuntimeError("converter broke")
 
-    monkeypatch.setattr(deploy, "export", broken)
-    a = argparse.Namespace(weights=trained / "weights" / "best.pt", to=["onnxruntime"], imgsz=IMGSZ, data=None,
-                           calib=None, threads=1, out=tmp_path / "x")
-    with pytest.raises(RuntimeError, match="converter broke"):
-        export_check.run_export(a)
+    monkeypatch.setattr(runtimes.by_name("onnxruntime"), "build", broken)
+    kw = dict(weights=trained / "weights" / "best.pt", to=["onnxruntime"], imgsz=IMGSZ, threads=1, out=tmp_path / "x")
+    with pytest.raises(UserError, match="nothing exported: onnxruntime: export failed: converter broke"):
+        export_checkpoint(**kw)
     assert not (tmp_path / "x").exists()  # no empty folder, no metadata.yaml without an artefact
     (tmp_path / "x").mkdir()  # a folder of the user's: kept, and still nothing written into it
-    with pytest.raises(RuntimeError, match="converter broke"):
-        export_check.run_export(a)
+    with pytest.raises(UserError, match="converter broke"):
+        export_checkpoint(**kw)
     assert (tmp_path / "x").is_dir() and not any((tmp_path / "x").iterdir())

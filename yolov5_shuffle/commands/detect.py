@@ -39,12 +39,6 @@ def detect_checkpoint(weights: Path, source: Path, imgsz: int | None, conf: floa
 
 def detect_exported(weights: Path, source: Path, imgsz: int | None, conf: float, project: Path, name: str) -> Path:
     """An exported model run by its runtime, not by detect.py (its own size unless imgsz); returns the folder."""
-    from ..hosts.runs import readable_sources
-    from ..measure.exported import Detector, detect_files, new_run_dir
+    from ..deploy.exported import run_detect
 
-    files, _ = readable_sources(source)
-    det = Detector.load(weights, imgsz)
-    out = new_run_dir(project, name)
-    print(f"{det.label} at {det.imgsz} px")
-    detect_files(det, files, out, conf=conf)
-    return out.resolve()
+    return run_detect(weights=weights, source=source, imgsz=imgsz, project=project, name=name, conf=conf).resolve()

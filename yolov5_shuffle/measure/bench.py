@@ -19,27 +19,39 @@ import warnings
 from pathlib import Path
 
 from ..argtypes import at_least, image_size
+from ..deploy import runtimes as deploy_runtimes
 from ..errors import UserError
-from .runtimes import RUNTIMES
 from .timing import device_name, p90, ratio_medians, time_interleaved
 
 BASELINES = ("yolov5n.yaml", "yolov5s.yaml")
 OURS = ("yolov5n-shufflenetv2.yaml", "yolov5s-shufflenetv2.yaml", "yolov5-lite-s.yaml", "yolov5n-mobilenetv2.yaml",
         "yolov5s-mobilenetv2.yaml", "yolov5n-dwconv.yaml", "yolov5s-dwconv.yaml")
 QUICK = ("yolov5n-shufflenetv2.yaml", "yolov5n-mobilenetv2.yaml", "yolov5n-dwconv.yaml")
-CPU_RUNTIMES = ("eager", "channels_last", "compile", "onnxruntime")
-# Exported runtimes (measure/deploy.py): timed when installed, skipped with a line saying why otherwise.
-DEPLOY_RUNTIMES = tuple(rt for rt in RUNTIMES if rt not in CPU_RUNTIMES)  # openvino, ncnn, tflite_*, int8
+TORCH_RUNTIMES = ("eager", "channels_last", "compile")
+
+
+def deploy_names() -> tuple[str, ...]:
+    """The exported runtimes (yolov5_shuffle/deploy/runtimes/, one module each), asked each time: timed when
+    installed, skipped with a line saying why otherwise."""
+    return deploy_runtimes.names()
+
+
+def quick_runtimes() -> tuple[str, ...]:
+    return ("eager",) + tuple(r.name for r in deploy_runtimes.all_runtimes() if r.quick)
+
+
+def lower_precision() -> tuple[str, ...]:
+    """The runtimes that change the numbers (int8, fp16); the fp32 ones do not."""
+    return tuple(r.name for r in deploy_runtimes.all_runtimes() if r.precision != "fp32")
 
 
 def add_arguments(p) -> None:
     p.add_argument("--cfgs", nargs="+", help="configs to time besides the baselines (default: all of ours)")
     p.add_argument("--imgsz", nargs="+", type=image_size(), default=None,
                    help="input sizes, multiples of 32 from 32 to 4096 (default 320 640)")
-    p.add_argument("--runtimes", nargs="+", choices=CPU_RUNTIMES + DEPLOY_RUNTIMES + ("cuda",), default=None,
-                   help="default: PyTorch eager/channels_last/compile, ONNX Runtime and every installed deploy runtime "
-                        "(OpenVINO, ncnn, TFLite fp32/fp16, ONNX Runtime int8), plus cuda (fp16, batch 1 and 32) "
-                        "when CUDA is present")
+    p.add_argument("--runtimes", nargs="+", choices=TORCH_RUNTIMES + deploy_names() + ("cuda",), default=None,
+                   help="default: PyTorch eager/channels_last/compile and every installed deploy runtime "
+                        f"({', '.join(deploy_names())}), plus cuda (fp16, batch 1 and 32) when CUDA is present")
     p.add_argument("--accuracy", nargs="+", type=Path, default=None,
                    help="learning.json files from `yolov5-shuffle learn --out`: adds mAP50-against-latency plots "
                         "(pareto_<size>.png, one panel per runtime, the Pareto front drawn); a config in several "
@@ -51,7 +63,7 @@ def add_arguments(p) -> None:
     p.add_argument("--reps", type=at_least(1, "timed rounds"), default=None,
                    help="timed rounds per model, >= 1 (default 30; quick 5)")
     p.add_argument("--warmup", type=at_least(0, "untimed runs"), default=3, help="untimed runs per model first, >= 0")
-    p.add_argument("--quick", action="store_true", help="one config per family, 320 only, eager+onnxruntime, 5 reps")
+    p.add_argument("--quick", action="store_true", help=f"one config per family, 320 only, {'+'.join(quick_runtimes())}, 5 reps")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocess per model")
     p.add_argument("--micro", action="store_true", help="also run the per-block micro-benchmark")
     p.add_argument("--profile", action="store_true", help="also split each model's eager time by kind of operator")
@@ -79,7 +91,8 @@ def _first(y):
 
 
 def make_runner(runtime: str, model, imgsz: int, threads: int, batch: int = 1, calib=None):
-    """A no-argument callable that runs one inference in ``runtime``; compile/export happen here."""
+    """A no-argument callable that runs one inference in ``runtime``; compile/export happen here (an export
+    is loaded, then its file removed at once: nothing is left in $TMPDIR)."""
     import torch
 
     x = torch.randn(batch, 3, imgsz, imgsz)
@@ -101,11 +114,8 @@ def make_runner(runtime: str, model, imgsz: int, threads: int, batch: int = 1, c
         m = torch.compile(copy.deepcopy(model), dynamic=False)
         m(x)  # compile now, not inside the timed loop
         return lambda: _first(m(x))
-    if runtime == "onnxruntime" or runtime in DEPLOY_RUNTIMES:  # exported, configured for interleaving
-        from . import deploy
-
-        path = deploy.export(copy.deepcopy(model), runtime, imgsz, Path(tempfile.mkdtemp()), calib_images=calib)
-        run = deploy.load(runtime, path, threads)
+    if runtime in deploy_names():  # exported, configured for interleaving
+        run = _exported(deploy_runtimes.by_name(runtime), model, imgsz, threads, calib)
         xn = x.numpy()
         return lambda: run(xn)
     if runtime.startswith("cuda"):
@@ -119,6 +129,19 @@ def make_runner(runtime: str, model, imgsz: int, threads: int, batch: int = 1, c
 
         return run_cuda
     raise ValueError(f"unknown runtime {runtime!r}")
+
+
+def _exported(rt, model, imgsz: int, threads: int, calib):
+    """``model`` exported for ``rt`` into a temporary folder, loaded, and the folder removed (also on error)."""
+    import shutil
+
+    from ..deploy.files import temp_dir
+
+    work = temp_dir(Path(tempfile.gettempdir()), "yolov5-shuffle-bench-export")
+    try:
+        return rt.load(rt.export(copy.deepcopy(model), imgsz, work, calib, name="model"), threads)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def peak_memory_mib(cfg: str, imgsz: int, threads: int) -> float:
@@ -262,12 +285,10 @@ def plot_pareto(rows: list[dict], accuracy_files: list[Path], out: Path) -> list
 # --- main ------------------------------------------------------------------------------------------
 
 def _installed(runtimes: list[str]) -> list[str]:
-    """The runtimes that can run here; a line for each one skipped and why."""
-    from . import deploy
-
+    """The runtimes that can run here; a line for each one skipped and why (with the pip package)."""
     keep = []
     for rt in runtimes:
-        ok, why = deploy.available(rt) if rt in DEPLOY_RUNTIMES else (True, "")
+        ok, why = deploy_runtimes.available(rt) if rt in deploy_names() else (True, "")
         if ok:
             keep.append(rt)
         else:
@@ -275,9 +296,10 @@ def _installed(runtimes: list[str]) -> list[str]:
     return keep
 
 
-def _calibration_images(folder: Path | None, runtimes: list[str]) -> Path | None:
-    """Images for int8 calibration: the given folder, else generated demo scenes (never a download)."""
-    if "onnxruntime_int8" not in runtimes:
+def _calibration_images(folder: Path | None, runtimes: list[str], work: Path) -> Path | None:
+    """Images for the runtimes that calibrate (int8): the given folder, else demo scenes generated in
+    ``work`` (never a download)."""
+    if not any(deploy_runtimes.by_name(rt).needs_calibration for rt in runtimes if rt in deploy_names()):
         return None
     if folder is not None:
         if not Path(folder).is_dir():
@@ -285,11 +307,8 @@ def _calibration_images(folder: Path | None, runtimes: list[str]) -> Path | None
         return Path(folder)
     from ..dataset import make_dataset
 
-    data = make_dataset(Path(tempfile.mkdtemp()) / "calib", train=32, val=1, imgsz=320, seed=7)
+    data = make_dataset(Path(work) / "calib", train=32, val=1, imgsz=320, seed=7)
     return data.parent / "images" / "train"
-
-
-LOWER_PRECISION = ("onnxruntime_int8", "tflite_fp16")  # change the numbers; the fp32 ones do not
 
 
 def best_runtime_table(rows: list[dict], fp32_only: bool = True) -> str:
@@ -299,7 +318,7 @@ def best_runtime_table(rows: list[dict], fp32_only: bool = True) -> str:
              "", "| config | imgsz | best runtime | median ms | x yolov5n (best vs best) |", "|---|---:|---|---:|---:|"]
     for imgsz in sorted({r["imgsz"] for r in rows}):
         sub = [r for r in rows if r["imgsz"] == imgsz and r["batch"] == 1
-               and not (fp32_only and r["runtime"] in LOWER_PRECISION)]
+               and not (fp32_only and r["runtime"] in lower_precision())]
         best = {}
         for r in sub:
             if r["cfg"] not in best or r["median_ms"] < best[r["cfg"]]["median_ms"]:
@@ -332,6 +351,54 @@ def check_out_folder(out: Path) -> Path:
     return out
 
 
+def _peak_memory(cfg: str, imgsz: int, threads: int) -> float:
+    print(f"  peak memory: {cfg} at {imgsz}", flush=True)
+    return peak_memory_mib(cfg, imgsz, threads)
+
+
+def time_runtime(rt: str, models: dict, imgsz: int, threads: int, calib, reps: int, warmup: int,
+                 mem: dict, flops: dict) -> list[dict]:
+    """Every model timed in one runtime at one size (cuda: batch 1 and 32), interleaved; one row each.
+    A model that a deploy runtime's converter refuses costs its row, with a line (the baselines must run)."""
+    rows = []
+    for batch in ((1, 32) if rt == "cuda" else (1,)):
+        label = rt if rt != "cuda" else f"cuda fp16 b{batch}"
+        print(f"[{imgsz} px, {label}] preparing {len(models)} models", flush=True)
+        runners = {}
+        for c, m in models.items():
+            try:
+                runners[c] = make_runner(rt, m, imgsz, threads, batch, calib)
+            except RuntimeError as e:  # a converter that cannot take this model: a line, not the end
+                if rt not in deploy_names() or c in BASELINES:
+                    raise
+                print(f"  skip {c} in {label}: {str(e).strip().splitlines()[0]}", flush=True)
+        times = time_interleaved(runners, reps, warmup, _progress(f"{imgsz} px {label}"))
+        peak = cuda_peaks(runners) if rt == "cuda" else mem
+        rn, rs = ratio_medians(times, "yolov5n.yaml"), ratio_medians(times, "yolov5s.yaml")
+        for c in runners:
+            rows.append({"cfg": c, "imgsz": imgsz, "runtime": label, "batch": batch,
+                         "params": sum(p.numel() for p in models[c].parameters()), "gflops": flops[c],
+                         "median_ms": statistics.median(times[c]), "p90_ms": p90(times[c]),
+                         "ratio_yolov5n": rn.get(c), "ratio_yolov5s": rs.get(c), "peak_mib": peak.get(c),
+                         "times_ms": times[c]})
+        del runners
+    return rows
+
+
+def write_results(rows: list[dict], info: dict, table: str, out: Path, accuracy) -> Path:
+    """bench.json, bench.csv, bench.md and the plots in ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "bench.json").write_text(json.dumps({"info": info, "rows": rows}, indent=1))
+    with (out / "bench.csv").open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=[k for k in rows[0] if k != "times_ms"], extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
+    (out / "bench.md").write_text(table + "\n")
+    pngs = plot(rows, out) + (plot_pareto(rows, accuracy, out) if accuracy else [])
+    print(f"\nwrote {out / 'bench.json'}, {out / 'bench.csv'}, {out / 'bench.md'}, {', '.join(map(str, pngs))}")
+    return out
+
+
 def run_bench(a) -> int:
     for flag, v, lo in (("--threads", a.threads, 1), ("--reps", a.reps, 1), ("--warmup", a.warmup, 0)):
         if v is not None and v < lo:  # argparse refuses these too; this is for callers passing a namespace
@@ -347,11 +414,13 @@ def run_bench(a) -> int:
     torch.set_num_threads(threads)
     cfgs = list(a.cfgs or (QUICK if a.quick else OURS))
     sizes = a.imgsz or ([320] if a.quick else [320, 640])
-    runtimes = list(a.runtimes or (("eager", "onnxruntime") if a.quick else CPU_RUNTIMES + DEPLOY_RUNTIMES))
+    runtimes = list(a.runtimes or (quick_runtimes() if a.quick else TORCH_RUNTIMES + deploy_names()))
     if a.runtimes is None and torch.cuda.is_available():
         runtimes.append("cuda")
     runtimes = _installed(runtimes)
-    calib = _calibration_images(getattr(a, "calib", None), runtimes)
+    calib_folder = getattr(a, "calib", None)
+    if calib_folder is not None and not Path(calib_folder).is_dir():
+        raise UserError(f"--calib {calib_folder}: no such folder")
     reps = a.reps or (5 if a.quick else 30)
     names = list(dict.fromkeys(list(BASELINES) + cfgs))
     try:
@@ -378,51 +447,21 @@ def run_bench(a) -> int:
     if "cuda" in runtimes:
         info["gpu"] = torch.cuda.get_device_name(0)
     print(f"device: {info['device']}; torch {info['torch']}, {threads} threads; {reps} interleaved rounds")
-    rows = []
-    for imgsz in sizes:
-        flops = {c: gflops(m, imgsz) for c, m in models.items()}
-        mem = {}
-        if not a.no_memory:
-            for c in names:
-                print(f"  peak memory: {c} at {imgsz}", flush=True)
-                mem[c] = peak_memory_mib(c, imgsz, threads)
-        for rt in runtimes:
-            batches = (1, 32) if rt == "cuda" else (1,)
-            for batch in batches:
-                label = rt if rt != "cuda" else f"cuda fp16 b{batch}"
-                print(f"[{imgsz} px, {label}] preparing {len(names)} models", flush=True)
-                runners = {}
-                for c, m in models.items():
-                    try:
-                        runners[c] = make_runner(rt, m, imgsz, threads, batch, calib)
-                    except RuntimeError as e:  # a converter that cannot take this model: a line, not the end
-                        if rt not in DEPLOY_RUNTIMES + ("onnxruntime",) or c in BASELINES:
-                            raise
-                        print(f"  skip {c} in {label}: {str(e).strip().splitlines()[0]}", flush=True)
-                times = time_interleaved(runners, reps, a.warmup, _progress(f"{imgsz} px {label}"))
-                peak = cuda_peaks(runners) if rt == "cuda" else mem
-                rn, rs = ratio_medians(times, "yolov5n.yaml"), ratio_medians(times, "yolov5s.yaml")
-                for c in runners:
-                    rows.append({"cfg": c, "imgsz": imgsz, "runtime": label, "batch": batch,
-                                 "params": sum(p.numel() for p in models[c].parameters()), "gflops": flops[c],
-                                 "median_ms": statistics.median(times[c]), "p90_ms": p90(times[c]),
-                                 "ratio_yolov5n": rn.get(c), "ratio_yolov5s": rs.get(c), "peak_mib": peak.get(c),
-                                 "times_ms": times[c]})
-                del runners
+    from ..deploy.files import scratch
+
+    with scratch("yolov5-shuffle-bench") as work:  # int8 calibration images; removed on error and Ctrl-C too
+        calib = _calibration_images(calib_folder, runtimes, work)
+        rows = []
+        for imgsz in sizes:
+            flops = {c: gflops(m, imgsz) for c, m in models.items()}
+            mem = {} if a.no_memory else {c: _peak_memory(c, imgsz, threads) for c in names}
+            for rt in runtimes:
+                rows += time_runtime(rt, models, imgsz, threads, calib, reps, a.warmup, mem, flops)
     table = "\n\n".join((markdown_table(rows), best_runtime_table(rows), best_runtime_table(rows, fp32_only=False)))
     print(f"\nMeasured on {info['device']}, {threads} threads, torch {info['torch']}; batch 1 unless noted; "
           f"ratios are per-round medians against the baseline timed in the same round.\n")
     print(table)
-    out = Path(a.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "bench.json").write_text(json.dumps({"info": info, "rows": rows}, indent=1))
-    with (out / "bench.csv").open("w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=[k for k in rows[0] if k != "times_ms"], extrasaction="ignore")
-        w.writeheader()
-        w.writerows(rows)
-    (out / "bench.md").write_text(table + "\n")
-    pngs = plot(rows, out) + (plot_pareto(rows, a.accuracy, out) if getattr(a, "accuracy", None) else [])
-    print(f"\nwrote {out / 'bench.json'}, {out / 'bench.csv'}, {out / 'bench.md'}, {', '.join(map(str, pngs))}")
+    out = write_results(rows, info, table, Path(a.out), getattr(a, "accuracy", None))
     if a.profile:
         from . import profile
 

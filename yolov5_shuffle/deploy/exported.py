@@ -1,11 +1,13 @@
-"""Run an exported model (ONNX, int8 ONNX, OpenVINO, ncnn, TFLite) as a detector: on images and videos, and
+"""Run an exported model (any registered runtime's artefact) as a detector: on images and videos, and
 scored on a labelled split, with the same pre- and post-processing for every runtime.
 
 YOLOv5's own detect.py/val.py run ONNX, but on today's packages not OpenVINO 2026 (``openvino.runtime``
-is gone), not TFLite through ai-edge-litert, and never ncnn; this module runs all of them through
-:func:`yolov5_shuffle.measure.deploy.load`, so a deployed model is checked the way it will be used.
-``yolov5-shuffle export`` writes ``metadata.yaml`` (class names, input size) beside what it exports;
-without it the input size comes from ``--imgsz`` and classes are shown by number.
+is gone), not TFLite through ai-edge-litert, and never ncnn; this module runs all of them through the
+runtime that owns the artefact (:func:`.runtimes.for_artefact`), so a deployed model is checked the
+way it will be used. ``yolov5-shuffle export`` writes ``metadata.yaml`` (class names, input size)
+beside what it exports; without it the input size comes from ``--imgsz`` and classes are shown by
+number. Loading runs the model once on a blank input: a wrong size, an unreadable file or an output
+of another layout (ultralytics' ``(1, 4 + nc, N)``) is refused in one line before any folder is made.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ import yaml
 
 from ..errors import UserError
 from ..hosts.runs import IMAGE_SUFFIXES, label_path, line_thickness
-from . import deploy, detection
+from . import metrics
+from . import runtimes
+from .files import first_missing, remove_empty_up_to
 
 METADATA = "metadata.yaml"
 VAL_CONF, VAL_IOU = 0.001, 0.6  # YOLOv5 val.py's thresholds, for mAP
@@ -32,19 +36,13 @@ class ExportError(UserError):
 
 
 def runtime_of(path: Path) -> str:
-    """Which runtime runs an exported artefact, from its name: .onnx (fp32 or int8 QDQ) -> ONNX Runtime,
-    .xml or an ``*_openvino`` folder -> OpenVINO, .param or an ``*_ncnn`` folder -> ncnn, .tflite -> TFLite."""
+    """The name of the runtime that runs an exported artefact (see :func:`.runtimes.for_artefact`)."""
     path = Path(path)
-    if path.is_dir():
-        if any(path.glob("*.xml")):
-            return "openvino"
-        if any(path.glob("*.param")):
-            return "ncnn"
-        raise ExportError(f"{path}: a folder with neither an OpenVINO .xml nor an ncnn .param in it")
-    runtime = {".onnx": "onnxruntime", ".xml": "openvino", ".param": "ncnn", ".tflite": "tflite_fp32"}.get(path.suffix)
-    if runtime is None:
-        raise ExportError(f"{path}: not an exported model (.onnx, .xml, .param, .tflite, or an OpenVINO/ncnn folder)")
-    return runtime
+    rt = runtimes.for_artefact(path)
+    if rt is None:
+        kinds = ", ".join(r.artefact.format(name="*") for r in runtimes.all_runtimes())
+        raise ExportError(f"{path}: not an exported model (one of: {kinds}; or an .xml/.param in such a folder)")
+    return rt.name
 
 
 def read_metadata(path: Path) -> dict:
@@ -76,8 +74,8 @@ class Detector:
         path = Path(path)
         if not path.exists():
             raise ExportError(f"weights {path}: no such file or folder ({path.resolve()})")
-        runtime = runtime_of(path)
-        ok, why = deploy.available(runtime)
+        rt = runtimes.by_name(runtime_of(path))
+        ok, why = rt.available()
         if not ok:
             raise ExportError(f"{path}: cannot run it here: {why}")
         meta = read_metadata(path)
@@ -90,22 +88,55 @@ class Detector:
             raise ExportError(f"{path}: no {METADATA} beside it; give the size it was exported at with --imgsz")
         names = {int(k): str(v) for k, v in (meta.get("names") or {}).items()}
         try:
-            predict = deploy.load(runtime, path, threads)
+            predict = rt.load(path, threads)
         except Exception as e:  # a truncated or foreign file: the runtime's own words, on one line
-            raise ExportError(f"{path}: {runtime} cannot load it ({str(e).strip().splitlines()[0][:200]})") from None
-        return cls(predict, int(size), names, f"{runtime} {path.name}")
+            raise ExportError(f"{path}: {rt.name} cannot load it ({_first_line(e)})") from None
+        det = cls(predict, int(size), names, f"{rt.name} {path.name}")
+        det.probe(path, sized_by="--imgsz" if not meta.get("imgsz") else METADATA)
+        return det
+
+    def probe(self, path: Path, sized_by: str = "--imgsz") -> None:
+        """One prediction on a blank input: the size, the file and the output layout checked before any work."""
+        x = np.zeros((1, 3, self.imgsz, self.imgsz), np.float32)
+        try:
+            pred = np.asarray(self.predict(x))
+        except Exception as e:  # noqa: BLE001  the runtime's own words, on one line
+            where = f"--imgsz {self.imgsz}" if sized_by == "--imgsz" else f"{path}"
+            raise ExportError(f"{where}: {self.label} cannot run it at {self.imgsz} px ({_first_line(e)})") from None
+        self.check_layout(pred)
+
+    def check_layout(self, pred: np.ndarray) -> None:
+        """Refuse an output that is not YOLOv5/YOLOv7's ``(1, N, 5 + nc)`` (never read it as one)."""
+        nc = len(self.names) or None
+        channels_first = pred.ndim == 3 and (pred.shape[1] == 4 + nc if nc else self._channels_first(pred.shape))
+        if pred.ndim == 3 and pred.shape[-1] >= 6 and (pred.shape[-1] == 5 + nc if nc else not channels_first):
+            return
+        hint = ("; this is ultralytics' layout (1, 4 + nc, N): run it with yolov5-shuffle yolo predict model=..."
+                if channels_first else "")
+        raise ExportError(f"{self.label}: output {pred.shape} is not YOLOv5/YOLOv7 detections "
+                          f"(1, N, 5 + nc{f' = {5 + nc}' if nc else ''}){hint}")
+
+    def _channels_first(self, shape) -> bool:
+        """Without class names: (1, 4 + nc, N) or (1, N, 5 + nc)? N is known from the input size: 3 anchors a
+        cell of the stride 8/16/32(/64) grids for YOLOv5/YOLOv7, one a cell for ultralytics' anchor-free heads."""
+        cells = [sum((self.imgsz // s) ** 2 for s in strides) for strides in ((8, 16, 32), (8, 16, 32, 64))]
+        if shape[1] in [3 * c for c in cells]:
+            return False
+        if shape[2] in cells:
+            return True
+        return shape[1] < shape[2]  # otherwise: N is the long axis
 
     def __call__(self, img: np.ndarray, conf: float = DETECT_CONF, iou: float = DETECT_IOU) -> np.ndarray:
-        x, r, pad = detection.letterbox(img, self.imgsz)
+        x, r, pad = metrics.letterbox(img, self.imgsz)
         pred = np.asarray(self.predict(x))  # (1, N, 5 + nc) from every runtime
-        nc = len(self.names) or None
-        if pred.ndim != 3 or pred.shape[-1] < 6 or (nc and pred.shape[-1] != 5 + nc):
-            hint = ("; this is ultralytics' layout (1, 4 + nc, N): run it with yolov5-shuffle yolo predict model=..."
-                    if pred.ndim == 3 and nc and pred.shape[1] == 4 + nc else "")
-            raise ExportError(f"{self.label}: output {pred.shape} is not YOLOv5/YOLOv7 detections "
-                              f"(1, N, 5 + nc{f' = {5 + nc}' if nc else ''}){hint}")
-        dets = detection.non_max_suppression(pred.reshape(-1, pred.shape[-1]), conf, iou)
-        return detection.unletterbox(dets, r, pad, img.shape[:2])
+        self.check_layout(pred)
+        dets = metrics.non_max_suppression(pred.reshape(-1, pred.shape[-1]), conf, iou)
+        return metrics.unletterbox(dets, r, pad, img.shape[:2])
+
+
+def _first_line(e: BaseException) -> str:
+    lines = str(e).strip().splitlines()
+    return (lines[0] if lines else type(e).__name__)[:200]
 
 
 def _summary(dets: np.ndarray, names: dict) -> str:
@@ -130,15 +161,28 @@ def detect_files(det: Detector, files: list[Path], out: Path, conf: float = DETE
                  log=print) -> list[Path]:
     """Draw ``det``'s detections on each image and on every frame of each video; files go to ``out`` under
     their own names (videos as .mp4). Written whole or not at all: a video is renamed into place when done,
-    and a run that fails before writing anything leaves no empty ``out`` folder."""
-    made = not out.exists()
+    and a run that fails before writing anything leaves no empty ``out`` folder (nor an empty --project)."""
+    made = first_missing(out)
     out.mkdir(parents=True, exist_ok=True)
     try:
         return _detect_each(det, files, out, conf, iou, log)
     except BaseException:
-        if made and not any(out.iterdir()):
-            out.rmdir()
+        remove_empty_up_to(out, made)
         raise
+
+
+def run_detect(weights: Path, source: Path, imgsz: int | None, project: Path, name: str, conf: float,
+               log=print) -> Path:
+    """``yolov5-shuffle detect --weights <exported model>``: every input checked and the model loaded and
+    probed first, then the drawings written to project/name (exp2, exp3 ... when taken)."""
+    from ..hosts.runs import readable_sources
+
+    files, _ = readable_sources(source)
+    det = Detector.load(weights, imgsz)
+    out = new_run_dir(project, name)
+    log(f"{det.label} at {det.imgsz} px")
+    detect_files(det, files, out, conf=conf, log=log)
+    return out
 
 
 def _detect_each(det: Detector, files: list[Path], out: Path, conf: float, iou: float, log) -> list[Path]:
@@ -150,7 +194,7 @@ def _detect_each(det: Detector, files: list[Path], out: Path, conf: float, iou: 
             dets = det(img, conf, iou)
             ms = (time.perf_counter() - t) * 1e3
             target, partial = out / f.name, out / f".{f.stem}.partial{f.suffix}"  # suffix: the format to write
-            cv2.imwrite(str(partial), detection.draw(img, dets, det.names, line_thickness(*img.shape[:2])))
+            cv2.imwrite(str(partial), metrics.draw(img, dets, det.names, line_thickness(*img.shape[:2])))
             partial.replace(target)
             log(f"image {i}/{len(files)} {f}: {_summary(dets, det.names)}, {ms:.1f} ms")
         else:
@@ -181,7 +225,7 @@ def _detect_video(det: Detector, f: Path, out: Path, conf: float, iou: float, la
             t = time.perf_counter()
             dets = det(frame, conf, iou)
             times.append((time.perf_counter() - t) * 1e3)
-            writer.write(detection.draw(frame, dets, det.names, line_thickness(*frame.shape[:2])))
+            writer.write(metrics.draw(frame, dets, det.names, line_thickness(*frame.shape[:2])))
             frames += 1
             if frames % 25 == 0 or frames == total:
                 log(f"{label} {f} frame {frames}/{total}: {_summary(dets, det.names)}, {times[-1]:.1f} ms")
@@ -207,15 +251,15 @@ def evaluate(det: Detector, images: list[Path], progress=None) -> dict:
         img = cv2.imread(str(f))
         if img is None:
             raise ExportError(f"{f}: not a readable image")
-        labels = detection.read_labels(label_path(f), img.shape[:2])
+        labels = metrics.read_labels(label_path(f), img.shape[:2])
         dets = det(img, VAL_CONF, VAL_IOU)
-        correct.append(detection.match(dets, labels))
+        correct.append(metrics.match(dets, labels))
         conf.append(dets[:, 4])
         pred_cls.append(dets[:, 5])
         target_cls.append(labels[:, 0])
         if progress:
             progress(i + 1, len(images))
-    r = detection.mean_average_precision(np.concatenate(correct), np.concatenate(conf), np.concatenate(pred_cls),
+    r = metrics.mean_average_precision(np.concatenate(correct), np.concatenate(conf), np.concatenate(pred_cls),
                                          np.concatenate(target_cls))
     r["images"], r["labels"] = len(images), int(sum(len(t) for t in target_cls))
     return r

@@ -4,9 +4,8 @@ An exported YOLOv5/YOLOv7 model gives ``(1, N, 5 + nc)`` rows ``[cx, cy, w, h, o
 scores...]`` in pixels of the letterboxed input. These functions turn that into boxes on the original
 image and score them against YOLO-format labels: detections matched as YOLOv5's ``val.py`` matches them
 (confidence = objectness x class score, one label per detection at each IoU threshold), AP as
-ultralytics computes it (101-point interpolation). The mAP of an ONNX/OpenVINO/ncnn/TFLite/int8 model
-is thus comparable with the PyTorch model's scored by the same code.
-No YOLOv5 import: the same code scores every runtime.
+ultralytics computes it (101-point interpolation). The mAP of a model in any deploy runtime is thus
+comparable with the PyTorch model's scored by the same code. No YOLOv5 import.
 """
 
 from __future__ import annotations

@@ -1,0 +1,116 @@
+"""Files and folders written whole or not at all, and the leftovers of a killed run cleaned up later.
+
+Every temporary name carries the writing process's id (``.<stem>-<pid>-<random>``), so a later run can
+tell a folder of a run that is still going (leave it) from one of a run that was killed (remove it).
+A full disk is reported with the path that could not be written, not the temporary name.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import shutil
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+from ..errors import UserError
+
+_OURS = re.compile(r"^\.(?P<stem>.+)-(?P<pid>\d+)-[a-z0-9_]{6,}(\.tmp)?$")
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def temp_dir(parent: Path, stem: str) -> Path:
+    """A hidden working folder in ``parent`` (absolute), named so that :func:`clean_stale` knows its owner."""
+    return Path(tempfile.mkdtemp(prefix=f".{stem}-{os.getpid()}-", dir=Path(parent).resolve()))
+
+
+def clean_stale(parent: Path, stems: tuple[str, ...]) -> list[Path]:
+    """Remove the hidden temporary files and folders whose name starts with one of ``stems`` that killed
+    runs of ours left in ``parent`` (those of a run still going are kept)."""
+    removed = []
+    parent = Path(parent)
+    if not parent.is_dir():
+        return removed
+    for p in parent.iterdir():
+        m = _OURS.match(p.name)
+        if not m or not m["stem"].startswith(stems) or int(m["pid"]) == os.getpid() or _alive(int(m["pid"])):
+            continue
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
+        removed.append(p)
+    return removed
+
+
+def disk_full(e: BaseException, path: Path) -> UserError | None:
+    """A one-line error naming ``path`` when ``e`` is a full disk (or quota), else None."""
+    if isinstance(e, OSError) and e.errno in DISK_FULL:
+        return UserError(f"{path}: cannot write it: {os.strerror(e.errno)}; free some space and run again")
+    return None
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """The whole file or none of it (an interrupted write leaves the old one, or nothing)."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-{os.getpid()}-", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException as e:
+        Path(tmp).unlink(missing_ok=True)
+        full = disk_full(e, path)
+        if full:
+            raise full from None
+        raise
+
+
+def first_missing(path: Path) -> Path | None:
+    """The outermost folder of ``path`` (itself included) that does not exist yet: what making it creates."""
+    path = Path(path).absolute()
+    made = None
+    for p in (path, *path.parents):
+        if p.exists():
+            break
+        made = p
+    return made
+
+
+def remove_empty_up_to(path: Path, top: Path | None) -> None:
+    """Remove ``path`` and its parents up to ``top`` while they are empty (what a failed run made)."""
+    if top is None:
+        return
+    path, top = Path(path).absolute(), Path(top).absolute()
+    for p in (path, *path.parents):
+        try:
+            p.rmdir()
+        except OSError:
+            return
+        if p == top:
+            return
+
+
+@contextmanager
+def scratch(stem: str):
+    """A temporary folder in ``$TMPDIR`` for one run's exports and calibration images, removed on the way out
+    (error and Ctrl-C included); one left by a killed run is removed by the next."""
+    base = Path(tempfile.gettempdir())
+    clean_stale(base, (stem,))
+    d = temp_dir(base, stem)
+    try:
+        yield d
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
