@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from yolov5_shuffle.dataset import make_dataset
-from yolov5_shuffle.hosts.runs import ensure_yolov5, train
+from yolov5_shuffle.hosts.scripts import ensure_yolov5, train
 
 REPO = Path(__file__).resolve().parent.parent
 THIRD_PARTY = REPO.parent / "shared" / "third_party"  # host sources not on PyPI, laid beside the checkout
@@ -32,7 +32,7 @@ CLI = [sys.executable, "-m", "yolov5_shuffle"]
 @pytest.fixture(scope="session")
 def wheels(tmp_path_factory):
     """PyPI wheels of every release we support, downloaded once per run (or taken from the user cache)."""
-    from yolov5_shuffle.hosts.vendor import fetch_wheel
+    from yolov5_shuffle.patching.vendor import fetch_wheel
 
     return {v: fetch_wheel(v) for v in RELEASES}
 
@@ -77,7 +77,7 @@ def make_tree(wheel: Path, dest: Path, layout: str, fixed: bool = False) -> Path
         to_master_shape(root)
     if fixed:
         from yolov5_shuffle.hosts import find
-        from yolov5_shuffle.hosts.fixes import apply_fixes
+        from yolov5_shuffle.patching.fixes import apply_fixes
 
         apply_fixes(root, find(root).host.fixes)
     return root

@@ -33,7 +33,7 @@ from yolov5_shuffle import blocks, cli
 from yolov5_shuffle.cfg_check import ConfigError, check_model_yaml
 from yolov5_shuffle.configs import config_dir
 from yolov5_shuffle.dataset import make_dataset
-from yolov5_shuffle.hosts import patch as patcher
+from yolov5_shuffle.patching import patch as patcher
 from yolov5_shuffle.hosts import runs
 
 OUR_CFG = config_dir("yolov5") / "yolov5n-shufflenetv2.yaml"
@@ -644,7 +644,7 @@ pristine, work, sig = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2]), int(
 # a user's Ctrl-C raises KeyboardInterrupt; a test started in the background inherits SIGINT ignored
 signal.signal(signal.SIGINT, signal.default_int_handler)
 args = sys.argv[4:]
-import yolov5_shuffle.hosts.patch as P
+import yolov5_shuffle.patching.patch as P
 from yolov5_shuffle.cli import main
 
 def child(tree, k, log):

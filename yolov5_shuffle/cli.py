@@ -35,14 +35,14 @@ class Parser(argparse.ArgumentParser):
 
 
 def _vendor(a) -> int:
-    from .hosts.vendor import vendor
+    from .patching.vendor import vendor
 
     print(vendor(a.version, a.from_path, a.dest, a.sha256, pth=not a.no_pth, force=a.force))
     return 0
 
 
 def _patch(a) -> int:
-    from .hosts import patch
+    from .patching import patch
 
     if a.check:
         code, why = patch.status(a.path)
@@ -98,13 +98,13 @@ def _demo(a) -> int:
 
 def _detect(a) -> int:
     if a.weights.suffix == ".pt":
-        from .hosts.runs import detect
+        from .hosts.scripts import detect
 
         # root=None: every input is checked first, then the vendored YOLOv5 is made ready
         run = detect(None, a.weights, a.source, a.imgsz or 640, a.project, a.name, extra=["--conf-thres", a.conf])
         print(f"results: {run}")
         return 0
-    from .hosts.runs import readable_sources
+    from .data.sources import readable_sources
     from .measure.exported import Detector, detect_files, new_run_dir
 
     # an exported model (ONNX, int8, OpenVINO, ncnn, TFLite): run by its runtime, not by detect.py
@@ -124,7 +124,7 @@ def _export(a) -> int:
 
 
 def _train(a) -> int:
-    from .hosts.runs import train
+    from .hosts.scripts import train
 
     run = train(None, a.cfg, a.data, a.epochs, a.imgsz, a.project, a.batch_size, weights=a.weights)
     print(f"results: {run}")

@@ -108,21 +108,13 @@ from pathlib import Path
 import torch.nn as nn
 
 from yolov5_shuffle import blocks
-from yolov5_shuffle.blocks import (
-    DWSConv,
-    MobileNetV2_Block,
-    MobileNetV2_Stem,
-    ShuffleNetV2_InvertedResidual,
-    conv_bn_relu_maxpool,
-    fuse_blocks,
-    scale_width,
-)
+from yolov5_shuffle.blocks import fuse_blocks, scale_width
 from yolov5_shuffle.errors import UserError
 
 __all__ = ("register", "autoregister", "is_registered", "config_dir", "config_names", "resolve_config", "main",
            "BLOCKS", "RegistrationError")
 
-BLOCKS = (ShuffleNetV2_InvertedResidual, conv_bn_relu_maxpool, MobileNetV2_Stem, MobileNetV2_Block, DWSConv)
+BLOCKS = blocks.BLOCKS
 _SET_NAME = "_YOLOV5_SHUFFLE_BLOCKS"  # names we add to ultralytics.nn.tasks' globals
 _HELPER_NAME = "_yolov5_shuffle_layer"
 _MARK = "__yolov5_shuffle__"  # attribute on every function we install: the one it replaces

@@ -339,8 +339,7 @@ def run_bench(a) -> int:
     check_out_folder(a.out)
     import torch
 
-    from ..cfg_check import check_model_yaml, require_patched_host
-    from ..configs import resolve_config
+    from ..hosts import host_for
     from ..hosts.env import YOLOv5NotFound, build
 
     threads = a.threads or torch.get_num_threads()
@@ -355,20 +354,10 @@ def run_bench(a) -> int:
     reps = a.reps or (5 if a.quick else 30)
     names = list(dict.fromkeys(list(BASELINES) + cfgs))
     try:
-        from ..hosts.env import is_ultralytics_config, is_yolov7_config, yolov7_root
-
-        root = require_patched_host()  # the baselines and our YOLOv5 configs are built by it
-        for c in names:
-            if c in BASELINES:
-                continue
-            if is_ultralytics_config(c):  # checked by ultralytics' own builder, with our rows named by layer
-                continue
-            if is_yolov7_config(c):
-                path = resolve_config(c, extra_dirs=(yolov7_root() / "cfg" / "training",), dialect="yolov7")
-                if (yolov7_root() / "models" / "yolo.py").is_file():
-                    check_model_yaml(path, yolov7_root())
-            else:
-                check_model_yaml(resolve_config(c, extra_dirs=(root / "models",)), root)
+        for c in names:  # each config checked by the host that builds it, before minutes of building
+            if c not in BASELINES:
+                host = host_for(c)
+                host.check_config(host.resolve_config(c))
         print(f"building {len(names)} models (fused, eval) ...", flush=True)
         models = {c: build(c) for c in names}
     except FileNotFoundError as e:

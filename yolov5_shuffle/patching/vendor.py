@@ -2,7 +2,7 @@
 
 Default source: the PyPI distribution ``yolov5`` (its wheel, sha256-checked). ``--from`` takes a
 checkout, a wheel or an archive the user already has (YOLOv5 of any supported version, YOLOv7); it is
-copied, never touched. The copy gets its host's compatibility fixes (``hosts/fixes.py``); what lives
+copied, never touched. The copy gets its host's compatibility fixes (``patching/fixes.py``); what lives
 in the environment (fonts, the import path of the PyPI packaging) is done here too.
 """
 
@@ -19,7 +19,7 @@ import zipfile
 from pathlib import Path
 
 from ..errors import UserError
-from . import find
+from ..hosts import find
 from .fixes import apply_fixes
 
 DEFAULT_VERSION = "7.0.14"
