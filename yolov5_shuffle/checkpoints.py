@@ -164,6 +164,27 @@ def _torch_own(name: str) -> bool:
         return name.startswith(("torch._utils._rebuild", "torch."))
 
 
+def check_calls(path: Path) -> None:
+    """Refuse, before any host script unpickles it, a file that is not a checkpoint, is truncated, or whose
+    pickle calls anything a genuine checkpoint does not (read, not unpickled)."""
+    path = Path(path)
+    try:
+        _, _, called = scan(_pickle_bytes(path))
+    except (ValueError, IndexError, KeyError, TypeError) as e:
+        raise CheckpointRefused(f"weights {path}: not a readable PyTorch checkpoint (broken pickle: {e})") from None
+    _refuse_calls(path, called)
+
+
+def _refuse_calls(path: Path, called: set[str]) -> None:
+    for name in sorted(called):
+        if name not in SAFE_CALLS and not _torch_own(name):
+            raise CheckpointRefused(f"weights {path}: refused: its pickle calls {name}, which a genuine checkpoint "
+                                    f"never does (loading it could run code from the file); {_HOW}")
+
+
+_HOW = f"if you trust this file, set {TRUST_ENV}=1 to load it with plain unpickling (it can then run code)"
+
+
 def allowlist(path: Path, modules: tuple[str, ...] = HOST_MODULES) -> list:
     """The objects to pass to ``torch.serialization.safe_globals`` for this file, or CheckpointRefused naming the
     first global a genuine checkpoint would not hold."""
@@ -172,11 +193,7 @@ def allowlist(path: Path, modules: tuple[str, ...] = HOST_MODULES) -> list:
         names, made, called = scan(_pickle_bytes(path))
     except (ValueError, IndexError, KeyError, TypeError) as e:
         raise CheckpointRefused(f"weights {path}: not a readable PyTorch checkpoint (broken pickle: {e})") from None
-    how = (f"if you trust this file, set {TRUST_ENV}=1 to load it with plain unpickling (it can then run code)")
-    for name in sorted(called):
-        if name not in SAFE_CALLS and not _torch_own(name):
-            raise CheckpointRefused(f"weights {path}: refused: its pickle calls {name}, which a genuine checkpoint "
-                                    f"never does (loading it could run code from the file); {how}")
+    _refuse_calls(path, called)
     objects = []
     for name in sorted(names):
         if _torch_own(name):
@@ -186,7 +203,7 @@ def allowlist(path: Path, modules: tuple[str, ...] = HOST_MODULES) -> list:
                                   or (name.startswith("numpy.dtypes.") and isinstance(obj, type)))
         if not ok:
             raise CheckpointRefused(f"weights {path}: refused: it needs {name}, which is not a layer of torch, of "
-                                    f"yolov5-shuffle or of the loaded host, nor a type checkpoints hold; {how}")
+                                    f"yolov5-shuffle or of the loaded host, nor a type checkpoints hold; {_HOW}")
         objects.append(obj)
     if "numpy.dtype" in names:  # a dtype is rebuilt as numpy.dtype(...) but its BUILD sees its concrete class
         import numpy

@@ -53,6 +53,9 @@ class TreeHost(Host):
 
     checkpoint_modules = ("models.",)
 
+    def hint(self, job: str, path: Path) -> str:
+        return f"run it with: yolov5-shuffle {job} --weights {path}"
+
     def import_yolo(self) -> ModuleType:
         """The tree's ``models.yolo`` module, patched; HostNotFound saying which command makes one."""
         raise NotImplementedError

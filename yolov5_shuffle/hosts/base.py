@@ -123,6 +123,10 @@ class Host:
         """(fused eval model in export form, {id: class name}, stride) of a training checkpoint of this host."""
         raise UserError(f"weights {path}: a {self.label} checkpoint; this command cannot load it")
 
+    def hint(self, job: str, path: Path) -> str:
+        """How to do ``job`` (train, detect) with a file of this host, for messages that refuse it elsewhere."""
+        return f"use {self.label}'s own tools"
+
     def __repr__(self) -> str:
         return f"<host {self.name}>"
 

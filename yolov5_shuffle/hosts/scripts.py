@@ -96,6 +96,19 @@ def _run_in(project: Path, root: Path, script: str, args: list, capture: bool) -
     return _new_dir(project, before)
 
 
+def check_checkpoint(weights: Path, script: str) -> None:
+    """Refuse before the script starts: junk, a truncated file, a payload, another host's checkpoint (the script
+    would print a traceback after its banner, or run the payload)."""
+    from .. import checkpoints
+    from . import host_for_checkpoint
+
+    checkpoints.check_calls(weights)
+    host = host_for_checkpoint(weights)
+    if script not in host.scripts:
+        raise YOLOv5Error(f"--weights {weights}: a checkpoint of {host.label}, which has no {script}.py here; "
+                          f"{host.hint(script, weights)}")
+
+
 def _check_project(project: Path, flag: str = "--project") -> Path:
     project = Path(project).resolve()
     existing = next((p for p in (project, *project.parents) if p.exists()), None)
@@ -110,6 +123,7 @@ def _check_train_weights(weights: str | Path | None) -> list[str]:
         return ["--weights", ""]
     w = Path(weights)
     if w.is_file():
+        check_checkpoint(w, "train")
         return ["--weights", str(w.resolve())]
     if w.exists():
         raise YOLOv5Error(f"--weights {weights}: not a file")
@@ -185,6 +199,7 @@ def detect(root: Path | None, weights: Path, source: Path, imgsz: int, project: 
         raise YOLOv5Error(f"weights {weights}: no such file ({weights.resolve()})")
     if not weights.is_file():
         raise YOLOv5Error(f"weights {weights}: not a file")
+    check_checkpoint(weights, "detect")
     listed = source.is_file() and source.suffix.lower() == ".txt"  # a .txt list goes to detect.py as it is
     files, skipped = ([], False) if listed else readable_sources(source)
     project = _check_project(project)

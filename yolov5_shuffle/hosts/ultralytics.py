@@ -373,6 +373,57 @@ def is_registered() -> bool:
 
 
 # ----------------------------------------------------------------------------------------------------------------- CLI
+def _model_arg(argv: list[str]) -> str:
+    return next((a.split("=", 1)[1] for a in argv if a.startswith("model=")), "model")
+
+
+def _check_pairs(pairs: dict) -> None:
+    """Argument names and the numbers ultralytics would only reject deep inside a run."""
+    from ultralytics.cfg import DEFAULT_CFG_DICT, check_dict_alignment
+
+    try:
+        check_dict_alignment(DEFAULT_CFG_DICT, pairs)
+    except SyntaxError as e:
+        first = next((x.strip() for x in str(e).splitlines() if "not a valid YOLO argument" in x), str(e).strip())
+        raise UserError(re.sub(r"\x1b\[[0-9;]*m", "", first)) from None
+    for key in ("epochs", "imgsz"):
+        v = pairs.get(key)
+        if v is not None and not (v.isdigit() and int(v) >= 1):
+            raise UserError(f"{key}={v}: must be a whole number >= 1")
+
+
+def _check_files(pairs: dict, mode: str) -> None:
+    """A missing data yaml (before a run folder and args.yaml appear), another host's checkpoint."""
+    data = pairs.get("data")
+    if data and data.endswith((".yaml", ".yml")) and not Path(data).is_file():
+        import ultralytics
+
+        builtin = Path(ultralytics.__file__).parent / "cfg" / "datasets" / Path(data).name
+        if not builtin.is_file():
+            raise UserError(f"data={data}: no such file ({Path(data).resolve()})")
+    model = pairs.get("model")
+    if model and model.endswith(".pt") and Path(model).is_file():
+        from ..checkpoints import check_calls
+        from . import host_for_checkpoint
+
+        check_calls(Path(model))
+        from .ultralytics_host import HOST
+
+        host = host_for_checkpoint(Path(model))
+        if host is not HOST:
+            raise UserError(f"model={model}: a checkpoint of {host.label}, not of ultralytics; "
+                            f"{host.hint('detect' if mode == 'predict' else mode, model)}")
+
+
+def check_arguments(argv: list[str]) -> None:
+    """Refuse in one line, before ultralytics starts, what it would stop on later with a traceback."""
+    pairs = dict(a.split("=", 1) for a in argv if "=" in a and not a.startswith("="))
+    mode = next((a for a in argv if "=" not in a), "")
+    if pairs:
+        _check_pairs(pairs)
+        _check_files(pairs, mode)
+
+
 def main(argv: list[str] | None = None) -> int:
     """``yolo`` with our blocks registered: ``main(["train", "model=yolo11n-shufflenetv2.yaml", "data=d.yaml"])``.
 
@@ -381,6 +432,7 @@ def main(argv: list[str] | None = None) -> int:
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     register()
+    check_arguments(argv)
     import ultralytics.cfg as ucfg
 
     lists = [sys.argv] + ([ucfg.ARGV] if ucfg.ARGV is not sys.argv else [])
@@ -389,6 +441,10 @@ def main(argv: list[str] | None = None) -> int:
         x[:] = ["yolo", *argv]
     try:
         ucfg.entrypoint()
+    except ValueError as e:  # our rows refused inside parse_model: a user error, named by layer
+        if re.match(r"layer \d+ ", str(e)):
+            raise UserError(f"{_model_arg(argv)}: {e}") from None
+        raise
     finally:
         for x, old in zip(lists, saved):
             x[:] = old

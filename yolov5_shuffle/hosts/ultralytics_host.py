@@ -27,6 +27,7 @@ class Ultralytics(Host):
     config_prefixes = ("yolov8", "yolo11", "rtdetr")
     checkpoint_modules = ("ultralytics.",)
     priority = 20
+    scripts: dict = {}  # no train.py/detect.py: its CLI is `yolov5-shuffle yolo ...`
 
     def resolve_config(self, cfg):
         """Keep the name ultralytics is given: its scale letter picks the row of ``scales:``."""
@@ -60,6 +61,10 @@ class Ultralytics(Host):
                 if hasattr(m, "export") and hasattr(m, "format"):
                     m.export, m.format = True, "onnx"
         return model
+
+    def hint(self, job: str, path: Path) -> str:
+        verb = {"detect": "predict"}.get(job, job)
+        return f"run it with: yolov5-shuffle yolo {verb} model={path}"
 
     def load_checkpoint(self, path: Path):
         raise UserError(f"weights {path}: an ultralytics checkpoint; export it with ultralytics itself: "
