@@ -407,10 +407,8 @@ def _check_files(pairs: dict, mode: str) -> None:
         from . import host_for_checkpoint
 
         check_calls(Path(model))
-        from .ultralytics_host import HOST
-
         host = host_for_checkpoint(Path(model))
-        if host is not HOST:
+        if host.name != "ultralytics":  # the adapter (ultralytics_host) imports this module: compare by name
             raise UserError(f"model={model}: a checkpoint of {host.label}, not of ultralytics; "
                             f"{host.hint('detect' if mode == 'predict' else mode, model)}")
 

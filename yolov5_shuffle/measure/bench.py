@@ -332,15 +332,29 @@ def check_out_folder(out: Path) -> Path:
     return out
 
 
+def build_models(names: list[str]) -> dict:
+    """Each config built (fused, eval) by the host that owns it; every config checked by its host first, so a
+    bad row is named before minutes of building."""
+    from ..hosts import host_for
+    from ..hosts.env import YOLOv5NotFound, build
+
+    try:
+        for c in names:
+            if c not in BASELINES:
+                host = host_for(c)
+                host.check_config(host.resolve_config(c))
+        print(f"building {len(names)} models (fused, eval) ...", flush=True)
+        return {c: build(c) for c in names}
+    except FileNotFoundError as e:
+        raise YOLOv5NotFound(str(e)) from e
+
+
 def run_bench(a) -> int:
     for flag, v, lo in (("--threads", a.threads, 1), ("--reps", a.reps, 1), ("--warmup", a.warmup, 0)):
         if v is not None and v < lo:  # argparse refuses these too; this is for callers passing a namespace
             raise UserError(f"{flag} must be >= {lo}, got {v}")
     check_out_folder(a.out)
     import torch
-
-    from ..hosts import host_for
-    from ..hosts.env import YOLOv5NotFound, build
 
     threads = a.threads or torch.get_num_threads()
     torch.set_num_threads(threads)
@@ -353,15 +367,7 @@ def run_bench(a) -> int:
     calib = _calibration_images(getattr(a, "calib", None), runtimes)
     reps = a.reps or (5 if a.quick else 30)
     names = list(dict.fromkeys(list(BASELINES) + cfgs))
-    try:
-        for c in names:  # each config checked by the host that builds it, before minutes of building
-            if c not in BASELINES:
-                host = host_for(c)
-                host.check_config(host.resolve_config(c))
-        print(f"building {len(names)} models (fused, eval) ...", flush=True)
-        models = {c: build(c) for c in names}
-    except FileNotFoundError as e:
-        raise YOLOv5NotFound(str(e)) from e
+    models = build_models(names)
     info = {"device": device_name(), "threads": threads, "torch": torch.__version__, "reps": reps,
             "warmup": a.warmup, "python": platform.python_version()}
     if "cuda" in runtimes:
