@@ -79,19 +79,22 @@ def host_for(cfg: str | Path) -> Host:
 
 
 def host_for_checkpoint(path: Path) -> Host:
-    """The host that wrote a checkpoint, from the classes its pickle names (read, not unpickled)."""
-    from ..checkpoints import global_names
+    """The host that wrote a checkpoint, from the classes its pickle names (read, not unpickled); a file that is
+    not a checkpoint, or whose pickle would run code, is refused first (CheckpointRefused)."""
+    from ..checkpoints import check_calls, global_names
 
     path = Path(path)
     if not path.is_file():
         raise UserError(f"weights {path}: no such file ({path.resolve()})" if not path.exists()
                         else f"weights {path}: not a file")
     names = global_names(path)
-    for host in all_hosts():
-        if host.owns_checkpoint(names):
-            return host
-    raise UserError(f"weights {path}: not a training checkpoint of a host we know "
-                    f"({', '.join(h.label for h in all_hosts())}): it holds no YOLO model")
+    owner = next((h for h in all_hosts() if h.owns_checkpoint(names)), None)
+    if owner is None or owner.scripts:  # a file we would load (here or in the host's scripts): no code in it
+        check_calls(path)
+    if owner is None:
+        raise UserError(f"weights {path}: not a training checkpoint of a host we know "
+                        f"({', '.join(h.label for h in all_hosts())}): it holds no YOLO model")
+    return owner
 
 
 def build(cfg: str | Path, nc: int | None = 80, fused: bool = True):

@@ -403,10 +403,8 @@ def _check_files(pairs: dict, mode: str) -> None:
             raise UserError(f"data={data}: no such file ({Path(data).resolve()})")
     model = pairs.get("model")
     if model and model.endswith(".pt") and Path(model).is_file():
-        from ..checkpoints import check_calls
         from . import host_for_checkpoint
 
-        check_calls(Path(model))
         host = host_for_checkpoint(Path(model))
         if host.name != "ultralytics":  # the adapter (ultralytics_host) imports this module: compare by name
             raise UserError(f"model={model}: a checkpoint of {host.label}, not of ultralytics; "
