@@ -541,7 +541,7 @@ def test_block_arguments_named_by_layer_with_the_input_channels():
 def test_tree_patched_by_an_older_version_gets_todays_lines(monkeypatch, tree_factory):
     """The registration now checks each row (rows 7-9 in the tree itself): a tree patched with the older
     lines (0.1: no check line, a shorter import) is upgraded, not refused as hand-edited (it is ours)."""
-    from yolov5_shuffle.hosts import vendor
+    from yolov5_shuffle.patching import vendor
 
     root = tree_factory("7.0.14", "pypi")
     patcher.run(root)

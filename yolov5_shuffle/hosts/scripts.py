@@ -18,8 +18,17 @@ import tempfile
 from pathlib import Path
 
 from ..configs import REPO_DIR, config_files, resolve_config
-from ..data.files import check_data_yaml
-from ..data.sources import frame_shape, line_thickness, readable_sources
+from ..data.files import check_data_yaml, check_label_file, label_path, split_images  # noqa: F401  (runs.*)
+from ..data.sources import (  # noqa: F401  (older callers reach these as hosts.runs.*)
+    IMAGE_SUFFIXES,
+    VIDEO_SUFFIXES,
+    frame_shape,
+    line_thickness,
+    readable_images,
+    readable_sources,
+    readable_videos,
+    video_frame_shape,
+)
 from ..errors import UserError
 
 VENDORED = REPO_DIR / "third_party" / "yolov5"
@@ -96,6 +105,13 @@ def _run_in(project: Path, root: Path, script: str, args: list, capture: bool) -
     return _new_dir(project, before)
 
 
+def _script(root: Path, job: str) -> str:
+    """The tree's own script for ``job`` (``Host.scripts``: YOLOv7 validates with test.py, for instance)."""
+    from . import find
+
+    return find(root).host.scripts[job]
+
+
 def check_checkpoint(weights: Path, script: str) -> None:
     """Refuse before the script starts: junk, a truncated file, a payload, another host's checkpoint (the script
     would print a traceback after its banner, or run the payload)."""
@@ -170,7 +186,7 @@ def train(root: Path | None, cfg: str, data: Path, epochs: int, imgsz: int, proj
     from ..cfg_check import check_model_yaml
 
     check_model_yaml(cfg_path, root)
-    return _run_in(project, root, "train.py",
+    return _run_in(project, root, _script(root, "train"),
                    ["--cfg", cfg_path, "--data", Path(data).resolve(), *weight_args, "--epochs", epochs, "--imgsz",
                     imgsz, "--batch-size", batch, "--workers", 0, "--project", project, "--name", "exp", *extra],
                    capture)
@@ -209,5 +225,5 @@ def detect(root: Path | None, weights: Path, source: Path, imgsz: int, project: 
         style = [] if shape is None or "--line-thickness" in extra else ["--line-thickness", line_thickness(*shape)]
         if root is None:
             root = ensure_yolov5()
-        return _run_in(project, root, "detect.py", ["--weights", weights.resolve(), "--source", arg, "--imgsz", imgsz,
+        return _run_in(project, root, _script(root, "detect"), ["--weights", weights.resolve(), "--source", arg, "--imgsz", imgsz,
                                                     "--project", project, "--name", name, *style, *extra], capture)
