@@ -89,6 +89,20 @@ def snapshot(root: Path) -> dict[str, str]:
             for p in sorted(root.rglob("*")) if p.is_file() and "__pycache__" not in p.parts}
 
 
+def fake_checkpoint(path: Path) -> Path:
+    """A file our checks take for a YOLOv5 training checkpoint (a torch zip whose pickle creates a
+    yolov5.models.yolo.DetectionModel), for tests that record what would reach YOLOv5's scripts without running
+    them; nothing can load it."""
+    import zipfile
+
+    pickle = b"\x80\x02cyolov5.models.yolo\nDetectionModel\nq\x00)\x81q\x01."
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr(f"{Path(path).stem}/data.pkl", pickle)
+        z.writestr(f"{Path(path).stem}/version", "3\n")
+    return Path(path)
+
+
 def run_cli(*args, cwd=None, check=False, env=None):
     r = subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, cwd=cwd,
                        env={**os.environ, **(env or {})})

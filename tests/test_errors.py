@@ -28,7 +28,7 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import CLI, fixture_archive, python_in, run_cli, snapshot
+from conftest import CLI, fake_checkpoint, fixture_archive, python_in, run_cli, snapshot
 from yolov5_shuffle import blocks, cli
 from yolov5_shuffle.cfg_check import ConfigError, check_model_yaml
 from yolov5_shuffle.configs import config_dir
@@ -190,7 +190,7 @@ def _row1_plain(w):
 
 def _row1_plain_setup(w):
     (w / "w").mkdir()
-    (w / "w" / "init.pt").write_bytes(b"checkpoint")
+    fake_checkpoint(w / "w" / "init.pt")
     return _row1_plain(w)
 
 
@@ -202,7 +202,7 @@ def _row1_plain_check(w, rec):
 # row 2: detect from another folder with relative weights
 def _row2(w):
     (w / "runs" / "train" / "exp" / "weights").mkdir(parents=True)
-    (w / "runs" / "train" / "exp" / "weights" / "best.pt").write_bytes(b"weights")
+    fake_checkpoint(w / "runs" / "train" / "exp" / "weights" / "best.pt")
     write_image(w / "img.jpg", 320)
     return ["detect", "--weights", "runs/train/exp/weights/best.pt", "--source", "img.jpg", "--project", "out",
             "--imgsz", 320]
@@ -223,13 +223,13 @@ def _row2_missing(w):
 # rows 3, 4: videos
 def _empty_video(w):
     (w / "empty.mp4").write_bytes(b"")
-    (w / "weights.pt").write_bytes(b"weights")
+    fake_checkpoint(w / "weights.pt")
     return ["detect", "--weights", "weights.pt", "--source", "empty.mp4", "--project", "out"]
 
 
 def _corrupt_video(w):
     (w / "corrupt.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + os.urandom(2000))
-    (w / "weights.pt").write_bytes(b"weights")
+    fake_checkpoint(w / "weights.pt")
     return ["detect", "--weights", "weights.pt", "--source", "corrupt.mp4", "--project", "out"]
 
 
@@ -239,7 +239,7 @@ def _folder_with_bad_video(w):
     write_image(src / "b.jpg", 64)
     write_video(src / "good.mp4")
     (src / "bad.mp4").write_bytes(b"not a video")
-    (w / "weights.pt").write_bytes(b"weights")
+    fake_checkpoint(w / "weights.pt")
     return ["detect", "--weights", "weights.pt", "--source", "src", "--project", "out"]
 
 
@@ -439,7 +439,7 @@ def test_row3_failed_detect_leaves_no_empty_run_folder(work, yolov5, monkeypatch
 
     monkeypatch.setattr(runs, "_run", failing)
     write_video(work / "v.mp4")
-    (work / "w.pt").write_bytes(b"w")
+    fake_checkpoint(work / "w.pt")
     code, out, err = call(capsys, "detect", "--weights", "w.pt", "--source", "v.mp4", "--project", "out")
     assert code == 2
     assert_one_line(err, "detect", "detect.py exited with 1")

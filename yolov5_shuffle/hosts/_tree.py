@@ -99,7 +99,9 @@ class TreeHost(Host):
         self.import_yolo()  # the classes the checkpoint pickles, importable and patched
         with quiet():
             ckpt = checkpoints.load(path, map_location="cpu", modules=self.checkpoint_modules)
-        model = ckpt.get("ema") or ckpt.get("model") if isinstance(ckpt, dict) else None
+        model = None
+        if isinstance(ckpt, dict):
+            model = ckpt["ema"] if ckpt.get("ema") is not None else ckpt.get("model")
         if model is None or not hasattr(model, "fuse"):
             raise UserError(f"weights {path}: not a training checkpoint of {self.label} (no model in it)")
         with quiet():
