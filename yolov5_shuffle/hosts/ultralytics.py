@@ -1,10 +1,12 @@
 """Our blocks inside the ``ultralytics`` package (YOLOv8, YOLO11, RT-DETR), registered at run time.
 
-``import yolov5_shuffle.hosts.ultralytics`` (or :func:`register`, idempotent) is all it takes; then
+``import yolov5_shuffle.ultralytics`` (the public name; this module's own path works too), or :func:`register`
+(idempotent), is all it takes; then
 ``YOLO("yolo11n-shufflenetv2.yaml")``, ``RTDETR("rtdetr-shufflenetv2.yaml")``, training, validation,
 prediction, ``fuse()`` and ONNX export work as for the host's own models. The CLI route
-``python -m yolov5_shuffle.hosts.ultralytics train model=... data=...`` is ``yolo train ...`` with the
-plugin registered first (:func:`main` hands the arguments to ultralytics' own ``entrypoint``).
+``python -m yolov5_shuffle.ultralytics train model=... data=...`` is ``yolo train ...`` with the
+plugin registered and its arguments checked first (:func:`check_arguments`); :func:`main` hands them to
+ultralytics' own ``entrypoint``.
 
 Why the parse_model is rebuilt from its own source
 --------------------------------------------------
