@@ -388,9 +388,9 @@ def _check_pairs(pairs: dict) -> None:
     except SyntaxError as e:
         first = next((x.strip() for x in str(e).splitlines() if "not a valid YOLO argument" in x), str(e).strip())
         raise UserError(re.sub(r"\x1b\[[0-9;]*m", "", first)) from None
-    for key in ("epochs", "imgsz"):
+    for key in ("epochs", "imgsz"):  # imgsz may also be a list ([640,480]): only a single number is checked here
         v = pairs.get(key)
-        if v is not None and not (v.isdigit() and int(v) >= 1):
+        if v is not None and (key == "epochs" or re.fullmatch(r"[-+]?\d+", v)) and not (v.isdigit() and int(v) >= 1):
             raise UserError(f"{key}={v}: must be a whole number >= 1")
 
 
