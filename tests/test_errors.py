@@ -550,7 +550,7 @@ def test_tree_patched_by_an_older_version_gets_todays_lines(monkeypatch, tree_fa
     older = "".join(ln for ln in current.splitlines(keepends=True) if "check_yaml_args(m, args" not in ln)
     yolo.write_text(older.replace(", check_yaml_args  # yolov5-shuffle", "  # yolov5-shuffle"))
     assert patcher.status(root)[0] == patcher.UNPATCHED
-    monkeypatch.setattr(vendor, "vendor", lambda dest: dest)
+    monkeypatch.setattr(vendor, "vendor", lambda dest, **kw: dest)
     assert runs.ensure_yolov5(root) == root
     assert yolo.read_text() == current and patcher.status(root)[0] == patcher.PATCHED and not debris(root)
 
