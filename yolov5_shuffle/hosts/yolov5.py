@@ -75,6 +75,11 @@ class YOLOv5Git(TreeHost):
 
         return importable_host_root()
 
+    def check_config(self, path: Path) -> None:
+        from ..cfg_check import check_model_yaml, require_patched_host
+
+        check_model_yaml(path, require_patched_host())  # no YOLOv5, or an unpatched one: the command that fixes it
+
     def import_yolo(self) -> ModuleType:
         return import_yolo()
 
