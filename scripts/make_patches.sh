@@ -7,7 +7,7 @@ tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 for v in 6.0.7 6.1.9 6.2.3 7.0.14; do
   "$PY" - "$v" "$tmp/$v" <<'PYEOF'
 import sys, zipfile
-from yolov5_shuffle.hosts.vendor import fetch_wheel
+from yolov5_shuffle.patching.vendor import fetch_wheel
 with zipfile.ZipFile(fetch_wheel(sys.argv[1])) as z:
     z.extractall(sys.argv[2], [n for n in z.namelist() if n.startswith("yolov5/")])
 PYEOF

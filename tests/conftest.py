@@ -16,9 +16,9 @@ from typing import Callable
 import pytest
 
 from yolov5_shuffle.dataset import make_dataset
-from yolov5_shuffle.hosts import patch as patcher
-from yolov5_shuffle.hosts import runs
-from yolov5_shuffle.hosts.runs import ensure_yolov5, train
+from yolov5_shuffle.patching import patch as patcher
+from yolov5_shuffle.hosts import scripts as runs
+from yolov5_shuffle.hosts.scripts import ensure_yolov5, train
 
 REPO = Path(__file__).resolve().parent.parent
 THIRD_PARTY = REPO.parent / "shared" / "third_party"  # host sources not on PyPI, laid beside the checkout
@@ -37,7 +37,7 @@ CLI = [sys.executable, "-m", "yolov5_shuffle"]
 @pytest.fixture(scope="session")
 def wheels(tmp_path_factory):
     """PyPI wheels of every release we support, downloaded once per run (or taken from the user cache)."""
-    from yolov5_shuffle.hosts.vendor import fetch_wheel
+    from yolov5_shuffle.patching.vendor import fetch_wheel
 
     return {v: fetch_wheel(v) for v in RELEASES}
 
@@ -82,7 +82,7 @@ def make_tree(wheel: Path, dest: Path, layout: str, fixed: bool = False) -> Path
         to_master_shape(root)
     if fixed:
         from yolov5_shuffle.hosts import find
-        from yolov5_shuffle.hosts.fixes import apply_fixes
+        from yolov5_shuffle.patching.fixes import apply_fixes
 
         apply_fixes(root, find(root).host.fixes)
     return root
@@ -92,6 +92,20 @@ def snapshot(root: Path) -> dict[str, str]:
     """sha256 of every file below root, for byte-identity checks."""
     return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(root.rglob("*")) if p.is_file() and "__pycache__" not in p.parts}
+
+
+def fake_checkpoint(path: Path) -> Path:
+    """A file our checks take for a YOLOv5 training checkpoint (a torch zip whose pickle creates a
+    yolov5.models.yolo.DetectionModel), for tests that record what would reach YOLOv5's scripts without running
+    them; nothing can load it."""
+    import zipfile
+
+    pickle = b"\x80\x02cyolov5.models.yolo\nDetectionModel\nq\x00)\x81q\x01."
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr(f"{Path(path).stem}/data.pkl", pickle)
+        z.writestr(f"{Path(path).stem}/version", "3\n")
+    return Path(path)
 
 
 def run_cli(*args, cwd=None, check=False, env=None):

@@ -21,7 +21,7 @@ from conftest import Recorder, snapshot
 from yolov5_shuffle import cli
 from yolov5_shuffle.configs import config_dir
 from yolov5_shuffle.dataset import make_dataset
-from yolov5_shuffle.hosts import patch as patcher
+from yolov5_shuffle.patching import patch as patcher
 
 OUR_CFG = config_dir("yolov5") / "yolov5n-shufflenetv2.yaml"
 TMP_MARKS = (patcher.TMP_PREFIX, patcher.JOURNAL, ".tmp")

@@ -46,7 +46,7 @@ def test_bench_outputs_every_row_finite_and_consistent(tmp_path):
 
 REFUSING_BENCH = """
 import argparse, sys
-from yolov5_shuffle.hosts import env
+from yolov5_shuffle import hosts as env
 from yolov5_shuffle.measure import bench
 
 built, real_build, real_runner = {}, env.build, bench.make_runner
@@ -181,7 +181,7 @@ SPEED_GOAL = sorted((Path(__file__).resolve().parent.parent / "docs" / "speed-go
 def test_speed_goal_candidates_build_and_predict(yolo_root, cfg):
     """The configs docs/speed-goal reports on stay buildable: checked, built by YOLOv5, one prediction a box."""
     from yolov5_shuffle.cfg_check import check_model_yaml
-    from yolov5_shuffle.hosts.env import build as build_model
+    from yolov5_shuffle.hosts import build as build_model
 
     check_model_yaml(cfg, yolo_root)
     with torch.no_grad():

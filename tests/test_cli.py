@@ -81,7 +81,7 @@ def _run(capsys, *argv) -> tuple[int, str]:
 
 def test_vendor_dataset_and_init_weights_pass_their_options_by_name(monkeypatch, capsys, tmp_path):
     from yolov5_shuffle import dataset, weights
-    from yolov5_shuffle.hosts import vendor
+    from yolov5_shuffle.patching import vendor
 
     monkeypatch.setattr(vendor, "vendor", Core(tmp_path / "tree"))
     _, out = _run(capsys, "vendor", "--from", tmp_path / "src.tar.gz", "--no-pth")
@@ -101,7 +101,7 @@ def test_vendor_dataset_and_init_weights_pass_their_options_by_name(monkeypatch,
 
 
 def test_train_and_detect_hand_yolov5_their_options_by_name(monkeypatch, capsys, tmp_path):
-    from yolov5_shuffle.hosts import runs
+    from yolov5_shuffle.hosts import scripts as runs
 
     monkeypatch.setattr(runs, "train", Core(tmp_path / "runs" / "exp"))
     _, out = _run(capsys, "train", "--cfg", "my.yaml", "--data", tmp_path / "data.yaml", "--batch-size", 4)

@@ -10,7 +10,7 @@ import yaml
 
 from errors_support import Case, call, case_ids, check_input_case, debris
 from yolov5_shuffle.dataset import make_dataset
-from yolov5_shuffle.hosts import runs
+from yolov5_shuffle.hosts import scripts as runs
 
 
 # --- input files and output paths ---------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from conftest import python_in, run_cli, snapshot
 from errors_support import Case, assert_one_line, case_ids, check_input_case, edited_cfg, host_cfg, train_cfg
 from yolov5_shuffle import blocks
 from yolov5_shuffle.cfg_check import ConfigError, check_model_yaml
-from yolov5_shuffle.hosts import patch as patcher
+from yolov5_shuffle.patching import patch as patcher
 
 
 def _cfg(old, new):

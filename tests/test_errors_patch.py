@@ -17,8 +17,8 @@ import pytest
 
 from conftest import CLI, run_cli, snapshot
 from errors_support import assert_one_line, debris, host_cfg
-from yolov5_shuffle.hosts import patch as patcher
-from yolov5_shuffle.hosts import runs
+from yolov5_shuffle.patching import patch as patcher
+from yolov5_shuffle.hosts import scripts as runs
 
 def _cli_patch(*args, umask: int | None = None) -> subprocess.CompletedProcess:
     pre = (lambda: os.umask(umask)) if umask is not None else None
@@ -36,7 +36,7 @@ pristine, work, sig = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2]), int(
 # a user's Ctrl-C raises KeyboardInterrupt; a test started in the background inherits SIGINT ignored
 signal.signal(signal.SIGINT, signal.default_int_handler)
 args = sys.argv[4:]
-import yolov5_shuffle.hosts.patch as P
+import yolov5_shuffle.patching.patch as P
 from yolov5_shuffle.cli import main
 
 def child(tree, k, log):
@@ -229,7 +229,7 @@ def test_patch_refuses_a_non_utf8_yolo_py_naming_file_and_byte(host_tree):
 def test_tree_patched_by_an_older_version_gets_todays_lines(monkeypatch, tree_factory):
     """The registration now checks each row (rows 7-9 in the tree itself): a tree patched with the older
     lines (0.1: no check line, a shorter import) is upgraded, not refused as hand-edited (it is ours)."""
-    from yolov5_shuffle.hosts import vendor
+    from yolov5_shuffle.patching import vendor
 
     root = tree_factory("7.0.14", "pypi")
     patcher.run(root)
@@ -238,7 +238,7 @@ def test_tree_patched_by_an_older_version_gets_todays_lines(monkeypatch, tree_fa
     older = "".join(ln for ln in current.splitlines(keepends=True) if "check_yaml_args(m, args" not in ln)
     yolo.write_text(older.replace(", check_yaml_args  # yolov5-shuffle", "  # yolov5-shuffle"))
     assert patcher.status(root)[0] == patcher.UNPATCHED
-    monkeypatch.setattr(vendor, "vendor", lambda dest: dest)
+    monkeypatch.setattr(vendor, "vendor", lambda dest, **kw: dest)
     assert runs.ensure_yolov5(root) == root
     assert yolo.read_text() == current and patcher.status(root)[0] == patcher.PATCHED and not debris(root)
 

@@ -13,7 +13,7 @@ import yaml
 from errors_support import (Case, assert_one_line, call, case_ids, check_input_case, edited_cfg, tiny_data,
                             train_argv, train_cfg, train_data, write_image, write_video)
 from yolov5_shuffle import cli
-from yolov5_shuffle.hosts import runs
+from yolov5_shuffle.hosts import scripts as runs
 
 
 # --- relative paths: a copy of a config named like an installed one, relative cfg / weights / source ------
@@ -38,7 +38,7 @@ def _relative_cfg_and_weights_argv(w):
 
 def _relative_cfg_and_weights(w):
     (w / "w").mkdir()
-    (w / "w" / "init.pt").write_bytes(b"checkpoint")
+    fake_checkpoint(w / "w" / "init.pt")
     return _relative_cfg_and_weights_argv(w)
 
 
@@ -49,7 +49,7 @@ def _check_cfg_and_weights_made_absolute(w, rec):
 
 def _detect_relative_weights_from_another_folder(w):
     (w / "runs" / "train" / "exp" / "weights").mkdir(parents=True)
-    (w / "runs" / "train" / "exp" / "weights" / "best.pt").write_bytes(b"weights")
+    fake_checkpoint(w / "runs" / "train" / "exp" / "weights" / "best.pt")
     write_image(w / "img.jpg", 320)
     return ["detect", "--weights", "runs/train/exp/weights/best.pt", "--source", "img.jpg", "--project", "out",
             "--imgsz", 320]
@@ -71,13 +71,13 @@ def _detect_weights_missing(w):
 
 def _empty_video(w):
     (w / "empty.mp4").write_bytes(b"")
-    (w / "weights.pt").write_bytes(b"weights")
+    fake_checkpoint(w / "weights.pt")
     return ["detect", "--weights", "weights.pt", "--source", "empty.mp4", "--project", "out"]
 
 
 def _corrupt_video(w):
     (w / "corrupt.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + os.urandom(2000))
-    (w / "weights.pt").write_bytes(b"weights")
+    fake_checkpoint(w / "weights.pt")
     return ["detect", "--weights", "weights.pt", "--source", "corrupt.mp4", "--project", "out"]
 
 
@@ -87,7 +87,7 @@ def _folder_with_bad_video(w):
     write_image(src / "b.jpg", 64)
     write_video(src / "good.mp4")
     (src / "bad.mp4").write_bytes(b"not a video")
-    (w / "weights.pt").write_bytes(b"weights")
+    fake_checkpoint(w / "weights.pt")
     return ["detect", "--weights", "weights.pt", "--source", "src", "--project", "out"]
 
 
@@ -184,7 +184,7 @@ def test_failed_detect_removes_the_run_folder_it_made_and_keeps_earlier_ones(wor
 
     monkeypatch.setattr(runs, "_run", failing)
     write_video(work / "v.mp4")
-    (work / "w.pt").write_bytes(b"w")
+    fake_checkpoint(work / "w.pt")
     code, out, err = call(capsys, "detect", "--weights", "w.pt", "--source", "v.mp4", "--project", "out")
     assert code == 2
     assert_one_line(err, "detect", "detect.py exited with 1")

@@ -21,7 +21,7 @@ import pytest
 from conftest import fixture_archive, run_cli, snapshot
 from yolov5_shuffle.configs import config_names
 from yolov5_shuffle.dataset import make_dataset
-from yolov5_shuffle.hosts import patch
+from yolov5_shuffle.patching import patch
 
 IMGSZ = 128
 
@@ -54,7 +54,7 @@ def offline_env(tmp: Path) -> dict:
     """No download, no auto-install, fonts and settings in a temporary folder."""
     cfg = tmp / "settings"
     cfg.mkdir(exist_ok=True)
-    from yolov5_shuffle.hosts.vendor import install_fonts
+    from yolov5_shuffle.patching.vendor import install_fonts
 
     env = {**os.environ, "YOLOV5_CONFIG_DIR": str(cfg), "YOLO_CONFIG_DIR": str(cfg), "YOLO_OFFLINE": "1",
            "YOLO_AUTOINSTALL": "false", "MPLBACKEND": "Agg", "PYTHONWARNINGS": "ignore", "GIT_DIR": str(tmp / "no-git")}
@@ -206,7 +206,7 @@ def test_init_weights_for_yolov7(host, tmp_path):
 def test_vendor_fixes_are_idempotent_and_named(name, tmp_path):
     """Every fix a host lists edits its tree the first time where needed and nothing the second time."""
     from yolov5_shuffle.hosts import find
-    from yolov5_shuffle.hosts.fixes import FIXES, apply_fixes
+    from yolov5_shuffle.patching.fixes import FIXES, apply_fixes
 
     tree = find(extract(fixture_archive(SPECS[name].archive), tmp_path))
     assert set(tree.host.fixes) <= set(FIXES) and all(FIXES[f].__doc__ for f in tree.host.fixes)

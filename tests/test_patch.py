@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from conftest import RELEASES, REPO, make_tree, python_in, run_cli, snapshot
-from yolov5_shuffle.hosts import patch as patcher
+from yolov5_shuffle.patching import patch as patcher
 
 SHAPES = [(v, "pypi") for v in RELEASES] + [(v, "upstream") for v in RELEASES] + [("7.0.14", "master")]
 SHAPE_IDS = [f"{v}-{layout}" for v, layout in SHAPES]
@@ -208,7 +208,7 @@ def test_vendor_fixes_make_yolov5_7_run_and_are_idempotent(tree_factory):
     """The PyPI 7.0.14 tree gets its named fixes once (a second run edits nothing) and they stay out of the
     patch's way: patch and revert leave them in place."""
     from yolov5_shuffle.hosts import find
-    from yolov5_shuffle.hosts.fixes import apply_fixes
+    from yolov5_shuffle.patching.fixes import apply_fixes
 
     root = tree_factory("7.0.14", "pypi", fixed=True)
     fixed = snapshot(root)

@@ -292,6 +292,8 @@ class DWSConv(nn.Module):
 # --- yaml rows -------------------------------------------------------------------------------------
 
 YAML_BLOCKS = (ShuffleNetV2_InvertedResidual, conv_bn_relu_maxpool, MobileNetV2_Stem, MobileNetV2_Block, DWSConv)
+BLOCKS = YAML_BLOCKS  # the one list of our yaml layers: hosts register, patch, check and transfer these
+BLOCK_NAMES = tuple(m.__name__ for m in BLOCKS)
 
 
 def yaml_signature(m: type) -> str:

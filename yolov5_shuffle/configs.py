@@ -1,7 +1,8 @@
 """Where our model configs live (one folder per host dialect) and how a config name resolves.
 
-``cfg/yolov5`` holds the YOLOv5 yaml dialect, ``cfg/yolov7`` YOLOv7's, ``cfg/ultralytics`` the
-ultralytics package's. They ship inside the package, so a plain (non-editable) install has them too.
+Which dialects there are, and which config is whose, is the hosts' to say (``Host.dialect``,
+``Host.owns_config``); here are only the folders: ``cfg/<dialect>`` inside the package, so a plain
+(non-editable) install has them too.
 """
 
 from __future__ import annotations
@@ -12,15 +13,13 @@ from pathlib import Path
 PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_DIR = PACKAGE_DIR.parent
 CONFIG_ROOT = PACKAGE_DIR / "cfg"
-DIALECTS = ("yolov5", "yolov7", "ultralytics")
 
 # Families and what torchvision backbone each config's backbone equals (used by init-weights).
 SHUFFLENET, MOBILENET, DWCONV = "shufflenetv2", "mobilenetv2", "dwconv"
 
 
 def config_dir(dialect: str = "yolov5") -> Path:
-    if dialect not in DIALECTS:
-        raise ValueError(f"unknown config dialect {dialect!r}; known: {', '.join(DIALECTS)}")
+    """Our configs of one dialect (a host's ``dialect``: see ``yolov5_shuffle.hosts.dialects()``)."""
     return CONFIG_ROOT / dialect
 
 
@@ -36,8 +35,10 @@ def config_names(dialect: str = "yolov5") -> list[str]:
     return [p.name for p in config_files(dialect)]
 
 
-def resolve_config(name: str | Path, extra_dirs: tuple[Path, ...] = (), dialect: str = "yolov5") -> Path:
-    """A config path from a file path or a bare name (ours, or the host's in ``extra_dirs``).
+def resolve_config(name: str | Path, extra_dirs: tuple[Path, ...] = (), dialect: str = "yolov5",
+                   folder: Path | None = None) -> Path:
+    """A config path from a file path or a bare name (ours in ``folder``, default cfg/<dialect>, or the host's in
+    ``extra_dirs``).
 
     Raises FileNotFoundError naming the closest known configs.
     """
@@ -45,7 +46,8 @@ def resolve_config(name: str | Path, extra_dirs: tuple[Path, ...] = (), dialect:
     if p.is_file():  # a path that exists is used as given (relative to the caller's folder)
         return p.resolve()
     candidates = {c.name: c for d in extra_dirs if Path(d).is_dir() for c in sorted(Path(d).glob("*.yaml"))}
-    candidates.update({c.name: c for c in config_files(dialect)})
+    ours = sorted(Path(folder).glob("*.yaml")) if folder is not None else config_files(dialect)
+    candidates.update({c.name: c for c in ours})
     key = p.name if p.suffix else f"{p.name}.yaml"
     if key in candidates and len(p.parts) == 1:
         return candidates[key]

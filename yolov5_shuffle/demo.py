@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from .hosts.runs import SHORT_RUN, YOLOv5Error, detect, ensure_yolov5, train
+from .hosts.scripts import SHORT_RUN, YOLOv5Error, detect, ensure_yolov5, train
 
 
 def run_demo(a) -> int:

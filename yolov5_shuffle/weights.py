@@ -23,8 +23,7 @@ _TV_BACKBONES = {
     "shufflenetv2": re.compile(r"^(conv1|stage2|stage3|stage4)\."),
     "mobilenetv2": re.compile(r"^features\.(\d|1[0-7])\."),  # features[0..17]; [18] is the 1280 head conv
 }
-_OUR_BLOCKS = (blocks.ShuffleNetV2_InvertedResidual, blocks.conv_bn_relu_maxpool, blocks.MobileNetV2_Stem,
-               blocks.MobileNetV2_Block)
+_OUR_BLOCKS = tuple(b for b in blocks.BLOCKS if b is not blocks.DWSConv)  # the ones torchvision has
 
 
 class WeightsError(UserError):
@@ -116,54 +115,32 @@ def check_out(out: Path) -> Path:
     return out
 
 
-def _build_unfused(cfg_path: Path, dialect: str, nc: int | None) -> nn.Module:
-    """The host's model of a config, BatchNorms unfolded (the state a training run starts from)."""
-    from .cfg_check import check_model_yaml, require_patched_host
-
-    if dialect == "ultralytics":
-        from .hosts import ultralytics as host
-
-        host.register()
-        from ultralytics.nn.tasks import DetectionModel, RTDETRDetectionModel
-
-        cls = RTDETRDetectionModel if cfg_path.name.startswith("rtdetr") else DetectionModel
-        return cls(str(cfg_path), ch=3, nc=nc, verbose=False)
-    if dialect == "yolov7":
-        from .hosts.env import import_yolov7, yolov7_root
-
-        yolo = import_yolov7()
-        check_model_yaml(cfg_path, yolov7_root())
-        return yolo.Model(str(cfg_path), ch=3, nc=nc)
-    from .hosts.env import import_yolo
-
-    check_model_yaml(cfg_path, require_patched_host())
-    return import_yolo().Model(str(cfg_path), ch=3, nc=nc)
+def check_not_an_input(out: Path, *inputs: Path) -> None:
+    """Refuse an --out that is one of the inputs: writing it would replace what the run reads."""
+    for given in inputs:
+        if given is not None and Path(given).exists() and out.exists() and os.path.samefile(out, given):
+            raise WeightsError(f"--out {out}: is the input {given}; writing it would replace that file; "
+                               "give another --out")
 
 
 def init_weights(cfg: str | Path, tv_weights: Path, out: Path, nc: int | None = None) -> Path:
-    """Build CFG with its host (YOLOv5, YOLOv7 or ultralytics), load the torchvision backbone, and save a
+    """Build CFG with its host (YOLOv5, YOLOv7, ultralytics, ...), load the torchvision backbone, and save a
     checkpoint the host starts training from (``train.py --weights`` or ultralytics' ``pretrained=``).
 
     Every input is checked before the model is built, and the checkpoint appears whole or not at all."""
-    from .configs import resolve_config
-    from .hosts.env import is_ultralytics_config, is_yolov7_config
+    from .hosts import host_for
 
     if nc is not None and (not isinstance(nc, int) or isinstance(nc, bool) or nc < 1):
         raise WeightsError(f"--nc must be a whole number >= 1, got {nc!r}")
     out = check_out(out)
-    dialect = "ultralytics" if is_ultralytics_config(cfg) else "yolov7" if is_yolov7_config(cfg) else "yolov5"
+    host = host_for(cfg)
     try:
-        if dialect == "ultralytics":  # keep the name: its scale letter picks the row of `scales:`
-            from .hosts.ultralytics import resolve_config as resolve_ultralytics
-
-            found = Path(cfg) if Path(cfg).is_file() else resolve_ultralytics(cfg)
-            cfg_path = Path(cfg) if found else resolve_config(cfg, dialect=dialect)
-        else:
-            cfg_path = resolve_config(cfg, dialect=dialect)
+        cfg_path = host.resolve_config(cfg)
     except FileNotFoundError as e:
         raise WeightsError(str(e)) from e
+    check_not_an_input(out, Path(tv_weights), cfg_path)
     state = load_torchvision_state(tv_weights)
-    model = _build_unfused(cfg_path, dialect, nc)
+    model = host.build(cfg_path, nc=nc, fused=False)
     n = load_torchvision_backbone(model.model, state, prefix="model.")
     out.parent.mkdir(parents=True, exist_ok=True)
     ckpt = {"model": model, "epoch": -1, "best_fitness": None, "optimizer": None, "ema": None, "updates": None,

@@ -1,5 +1,5 @@
 """``yolov5-shuffle patch``: register our blocks and configs in a YOLOv5 or YOLOv7 checkout (or check, preview,
-revert). The patch itself is planned and written by :mod:`yolov5_shuffle.hosts.patch`; this module prints."""
+revert). The patch itself is planned and written by :mod:`yolov5_shuffle.patching.patch`; this module prints."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def run(args) -> int:
 
 def check(path: Path) -> int:
     """Exit 0 patched, 1 patchable, 2 cannot patch (the reason as the one error line)."""
-    from ..hosts import patch
+    from ..patching import patch
 
     code, why = patch.status(path)
     if code == patch.REFUSED:
@@ -39,7 +39,7 @@ def check(path: Path) -> int:
 
 def dry_run(path: Path, revert: bool) -> int:
     """The unified diff of what a patch (or revert) would write; nothing is written."""
-    from ..hosts import patch
+    from ..patching import patch
 
     plan = patch.plan(path, revert=revert)
     for note in plan.notes:
@@ -50,7 +50,7 @@ def dry_run(path: Path, revert: bool) -> int:
 
 def apply(path: Path, revert: bool) -> int:
     """Patch (or revert) all or nothing, and say what was written."""
-    from ..hosts import patch
+    from ..patching import patch
 
     plan, written, restored = patch.run(path, revert=revert)
     verb = "revert" if revert else "patch"

@@ -17,7 +17,7 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from ..hosts.vendor import vendor
+    from ..patching.vendor import vendor
 
     print(vendor(version=args.version, from_path=args.from_path, dest=args.dest, sha256=args.sha256,
                  pth=not args.no_pth, force=args.force))

@@ -109,8 +109,8 @@ def check_folder(out: Path, meta: dict) -> dict | None:
 def export_checkpoint(weights: Path, to: list[str] | None = None, imgsz: int = 640, data: Path | None = None,
                       calib: Path | None = None, threads: int = 2, out: Path | None = None, log=say) -> int:
     """Export ``weights`` for each runtime, check and score each, write the report; see the module docstring."""
-    from ..hosts.env import load_checkpoint
-    from ..hosts.runs import split_images
+    from ..hosts import load_checkpoint
+    from ..data.files import split_images
 
     weights = Path(weights)
     model, names, stride = load_checkpoint(weights)

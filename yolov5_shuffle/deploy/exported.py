@@ -21,7 +21,8 @@ import numpy as np
 import yaml
 
 from ..errors import UserError
-from ..hosts.runs import IMAGE_SUFFIXES, label_path, line_thickness
+from ..data.files import label_path
+from ..data.sources import IMAGE_SUFFIXES, line_thickness
 from . import metrics
 from . import runtimes
 from .files import first_missing, remove_empty_up_to
@@ -175,7 +176,7 @@ def run_detect(weights: Path, source: Path, imgsz: int | None, project: Path, na
                log=print) -> Path:
     """``yolov5-shuffle detect --weights <exported model>``: every input checked and the model loaded and
     probed first, then the drawings written to project/name (exp2, exp3 ... when taken)."""
-    from ..hosts.runs import readable_sources
+    from ..data.sources import readable_sources
 
     files, _ = readable_sources(source)
     det = Detector.load(weights, imgsz)

@@ -1,29 +1,47 @@
-"""The YOLO code bases we plug into, one module per host family.
+"""The YOLO code bases we plug into, one module per host, and the registry that asks them.
 
-A module that defines ``HOST`` (a :class:`base.Host`) is a host: adding a host is adding a file here
-(plus its configs in ``yolov5_shuffle/cfg/<dialect>``). ``find`` asks every host, most specific first.
+A module here that defines ``HOST`` (a :class:`base.Host`) is a host: adding a host is adding a file here
+(plus its configs in ``yolov5_shuffle/cfg/<dialect>``), or calling :func:`add` from a module of your own.
+Every question about a host goes through this registry: :func:`find` (whose tree is this folder),
+:func:`host_for` (whose config), :func:`host_for_checkpoint` (whose checkpoint), :func:`build`,
+:func:`load_checkpoint`. Each asks the hosts most specific first (``Host.priority``).
+
+Not host modules (never imported by the registry): ``base``, ``scripts``, and
+``ultralytics``, whose import registers our blocks in that package (its adapter is ``ultralytics_host``).
 """
 
 from __future__ import annotations
 
 import importlib
 import pkgutil
-from functools import cache
 from pathlib import Path
 
-from .base import Host, PatchError, Tree
+from ..errors import UserError
+from .base import Host, HostNotFound, PatchError, Tree
+
+_NOT_HOSTS = {"base", "scripts", "ultralytics"}
+_ADDED: list[Host] = []
+_FOUND: list[Host] = []
 
 
-@cache
+def add(host: Host) -> Host:
+    """Register a host defined outside this package (a plugin, a test's toy host); returns it."""
+    if not isinstance(host, Host):
+        raise TypeError(f"{host!r} is not a yolov5_shuffle.hosts.base.Host")
+    if host not in _ADDED:
+        _ADDED.append(host)
+    return host
+
+
 def all_hosts() -> tuple[Host, ...]:
-    found = []
-    for info in pkgutil.iter_modules(__path__):
-        if info.name in ("ultralytics",):  # a run-time registration, not a source tree (see that module)
-            continue
-        mod = importlib.import_module(f"{__name__}.{info.name}")
-        if isinstance(getattr(mod, "HOST", None), Host):
-            found.append(mod.HOST)
-    return tuple(sorted(found, key=lambda h: (h.priority, h.name)))
+    if not _FOUND:
+        for info in pkgutil.iter_modules(__path__):
+            if info.name in _NOT_HOSTS or info.name.startswith("_"):
+                continue
+            mod = importlib.import_module(f"{__name__}.{info.name}")
+            if isinstance(getattr(mod, "HOST", None), Host):
+                _FOUND.append(mod.HOST)
+    return tuple(sorted((*_FOUND, *_ADDED), key=lambda h: (h.priority, h.name)))
 
 
 def by_name(name: str) -> Host:
@@ -31,6 +49,11 @@ def by_name(name: str) -> Host:
         if h.name == name:
             return h
     raise PatchError(f"unknown host {name!r}; known: {', '.join(h.name for h in all_hosts())}")
+
+
+def dialects() -> tuple[str, ...]:
+    """The config dialects, one per host family (folders of yolov5_shuffle/cfg/)."""
+    return tuple(dict.fromkeys(h.dialect for h in all_hosts()))
 
 
 def find(path: Path) -> Tree:
@@ -42,6 +65,43 @@ def find(path: Path) -> Tree:
         tree = host.recognise(path)
         if tree is not None:
             return tree
-    labels = "; ".join(h.label for h in all_hosts())
+    labels = "; ".join(h.label for h in all_hosts() if type(h).recognise is not Host.recognise)
     raise PatchError(f"{path}: not a YOLOv5 tree, nor another host we know ({labels}): no models/yolo.py with "
                      f"parse_model() and models/common.py in it or in {path}/yolov5")
+
+
+def host_for(cfg: str | Path) -> Host:
+    """The host whose dialect a config (name or path) is written in."""
+    for host in all_hosts():
+        if host.owns_config(cfg):
+            return host
+    raise UserError(f"config {cfg}: no host builds it")
+
+
+def host_for_checkpoint(path: Path) -> Host:
+    """The host that wrote a checkpoint, from the classes its pickle names (read, not unpickled); a file that is
+    not a checkpoint, or whose pickle would run code, is refused first (CheckpointRefused)."""
+    from ..checkpoints import check_calls, global_names
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"weights {path}: no such file ({path.resolve()})" if not path.exists()
+                        else f"weights {path}: not a file")
+    names = global_names(path)
+    owner = next((h for h in all_hosts() if h.owns_checkpoint(names)), None)
+    if owner is None or owner.scripts:  # a file we would load (here or in the host's scripts): no code in it
+        check_calls(path)
+    if owner is None:
+        raise UserError(f"weights {path}: not a training checkpoint of a host we know "
+                        f"({', '.join(h.label for h in all_hosts())}): it holds no YOLO model")
+    return owner
+
+
+def build(cfg: str | Path, nc: int | None = 80, fused: bool = True):
+    """The model of ``cfg`` built by its host: fused and in eval mode, or as training starts (``fused=False``)."""
+    return host_for(cfg).build(cfg, nc=nc, fused=fused)
+
+
+def load_checkpoint(path: Path):
+    """(fused eval model in export form, {id: class name}, stride) of a training checkpoint, by its host."""
+    return host_for_checkpoint(path).load_checkpoint(Path(path))

@@ -1,5 +1,6 @@
-"""What every host module answers: how to recognise its tree, what to insert where, which configs and
-compatibility fixes apply. The patch and vendor steps read only this interface.
+"""What every host answers, so that nothing else in the package has to know a host: how to recognise its tree
+and what to insert where (``patch``, ``vendor``), which configs are its and where they live, how to build a
+model from one, whose checkpoint a file is and how to load it, which of its scripts to run, which fixes apply.
 """
 
 from __future__ import annotations
@@ -8,12 +9,16 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..blocks import BLOCK_NAMES
+from ..configs import CONFIG_ROOT, resolve_config
 from ..errors import UserError
+from ..marker import MARK, is_patched
 
-MARK = "# yolov5-shuffle"  # every line we add ends in this; "patched" and revert are decided by it
-BLOCK_NAMES = ("ShuffleNetV2_InvertedResidual", "conv_bn_relu_maxpool", "MobileNetV2_Stem", "MobileNetV2_Block",
-               "DWSConv")
 IMPORT_NAMES = BLOCK_NAMES + ("fuse_blocks", "scale_width", "check_yaml_args")
+
+
+class HostNotFound(UserError, ImportError):
+    """The host's code is not importable here, or not patched."""
 
 
 class PatchError(UserError):
@@ -40,22 +45,91 @@ class Tree:
 
 
 class Host:
-    """One host family. Subclasses set the attributes and implement ``recognise`` and ``edits``."""
+    """One host family. Subclasses set the attributes and implement what applies to them: a source tree host
+    ``recognise``/``edits``/``build``/``load_checkpoint``; a package host (ultralytics) ``build`` and ``train``."""
 
     name: str = ""  # short id, used by ``vendor --host`` and in messages
     label: str = ""  # what a person calls it, with the versions it covers
     dialect: str = "yolov5"  # folder of yolov5_shuffle/cfg/ with its configs
+    config_prefixes: tuple[str, ...] = ()  # names of the host's own configs (``yolov7`` -> yolov7-tiny.yaml)
     config_dest: str = "models"  # where the configs go inside the tree
-    fixes: tuple[str, ...] = ()  # names in hosts.fixes the vendor step applies for today's packages
+    fixes: tuple[str, ...] = ()  # names in patching.fixes the vendor step applies for today's packages
     priority: int = 50  # lower is asked first (a more specific host before a general one)
     vendor_dir: str = ""  # folder name under third_party/ that ``vendor`` makes
+    scripts = {"train": "train.py", "val": "val.py", "detect": "detect.py"}  # in the tree's root
+    checkpoint_modules: tuple[str, ...] = ()  # where its pickled layers live: "whose checkpoint is this?"
 
+    # --- source trees (patch, vendor) -----------------------------------------------------------------
     def recognise(self, path: Path) -> Tree | None:
-        raise NotImplementedError
+        return None  # a host that is a package (ultralytics) has no tree to patch
 
     def edits(self, tree: Tree) -> dict[str, list[Insertion]]:
         """Relative source path -> insertions for it."""
         raise NotImplementedError
+
+    def is_patched(self, root: Path) -> bool:
+        return is_patched(root)
+
+    # --- configs --------------------------------------------------------------------------------------
+    def config_dir(self) -> Path:
+        """Our configs for this host (yolov5_shuffle/cfg/<dialect>)."""
+        return CONFIG_ROOT / self.dialect
+
+    def our_configs(self) -> list[Path]:
+        d = self.config_dir()
+        if not d.is_dir():
+            raise FileNotFoundError(f"{d}: our config folder is missing; reinstall yolov5-shuffle")
+        return sorted(d.glob("*.yaml"))
+
+    def host_config_dirs(self) -> tuple[Path, ...]:
+        """Where the host keeps its own configs (searched after ours by bare name); none when not installed."""
+        return ()
+
+    def config_dirs(self) -> tuple[Path, ...]:
+        return (self.config_dir(), *self.host_config_dirs())
+
+    def owns_config(self, cfg: str | Path) -> bool:
+        """Whether a config (name or path) is written in this host's dialect: one of ours, or named like its own."""
+        name = Path(cfg).name
+        return name in {p.name for p in self.our_configs()} or name.startswith(self.config_prefixes)
+
+    def resolve_config(self, cfg: str | Path) -> Path:
+        """The file for a config name or path (ours first, then the host's); FileNotFoundError naming the closest."""
+        return resolve_config(cfg, extra_dirs=self.host_config_dirs(), folder=self.config_dir())
+
+    def knows_config(self, cfg: str | Path) -> bool:
+        """Whether ``cfg`` will resolve once the host is set up (checked before minutes of other work)."""
+        try:
+            self.resolve_config(cfg)
+            return True
+        except FileNotFoundError:
+            return False
+
+    def check_config(self, path: Path) -> None:
+        """Refuse a config this host cannot build, naming the layer (before anything is built)."""
+
+    def build(self, cfg: str | Path, nc: int | None = 80, fused: bool = True):
+        """The model of ``cfg``: fused and in eval mode (export form), or as training starts (``fused=False``)."""
+        raise NotImplementedError(f"{self.label} cannot build models here")
+
+    def train(self, cfg: str, data: Path, epochs: int, imgsz: int, project: Path, batch: int, seed: int = 0,
+              hyp: Path | None = None) -> Path:
+        """Train ``cfg`` from scratch with the host's own trainer (AdamW, the knobs of the YOLOv5 hyp yaml
+        ``hyp``); the new run folder, holding results.csv and weights/best.pt."""
+        raise UserError(f"config {cfg}: {self.label} has no trainer here")
+
+    # --- checkpoints ----------------------------------------------------------------------------------
+    def owns_checkpoint(self, names: set[str]) -> bool:
+        """Whether a checkpoint whose pickle names these globals (``module.Class``) was written by this host."""
+        return any(n.startswith(self.checkpoint_modules) for n in names) if self.checkpoint_modules else False
+
+    def load_checkpoint(self, path: Path):
+        """(fused eval model in export form, {id: class name}, stride) of a training checkpoint of this host."""
+        raise UserError(f"weights {path}: a {self.label} checkpoint; this command cannot load it")
+
+    def hint(self, job: str, path: Path) -> str:
+        """How to do ``job`` (train, detect) with a file of this host, for messages that refuse it elsewhere."""
+        return f"use {self.label}'s own tools"
 
     def __repr__(self) -> str:
         return f"<host {self.name}>"

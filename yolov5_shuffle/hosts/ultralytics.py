@@ -1,10 +1,12 @@
 """Our blocks inside the ``ultralytics`` package (YOLOv8, YOLO11, RT-DETR), registered at run time.
 
-``import yolov5_shuffle.hosts.ultralytics`` (or :func:`register`, idempotent) is all it takes; then
+``import yolov5_shuffle.ultralytics`` (the public name; this module's own path works too), or :func:`register`
+(idempotent), is all it takes; then
 ``YOLO("yolo11n-shufflenetv2.yaml")``, ``RTDETR("rtdetr-shufflenetv2.yaml")``, training, validation,
 prediction, ``fuse()`` and ONNX export work as for the host's own models. The CLI route
-``python -m yolov5_shuffle.hosts.ultralytics train model=... data=...`` is ``yolo train ...`` with the
-plugin registered first (:func:`main` hands the arguments to ultralytics' own ``entrypoint``).
+``python -m yolov5_shuffle.ultralytics train model=... data=...`` is ``yolo train ...`` with the
+plugin registered and its arguments checked first (:func:`check_arguments`); :func:`main` hands them to
+ultralytics' own ``entrypoint``.
 
 Why the parse_model is rebuilt from its own source
 --------------------------------------------------
@@ -108,21 +110,13 @@ from pathlib import Path
 import torch.nn as nn
 
 from yolov5_shuffle import blocks
-from yolov5_shuffle.blocks import (
-    DWSConv,
-    MobileNetV2_Block,
-    MobileNetV2_Stem,
-    ShuffleNetV2_InvertedResidual,
-    conv_bn_relu_maxpool,
-    fuse_blocks,
-    scale_width,
-)
+from yolov5_shuffle.blocks import fuse_blocks, scale_width
 from yolov5_shuffle.errors import UserError
 
 __all__ = ("register", "autoregister", "is_registered", "config_dir", "config_names", "resolve_config", "main",
            "BLOCKS", "RegistrationError")
 
-BLOCKS = (ShuffleNetV2_InvertedResidual, conv_bn_relu_maxpool, MobileNetV2_Stem, MobileNetV2_Block, DWSConv)
+BLOCKS = blocks.BLOCKS
 _SET_NAME = "_YOLOV5_SHUFFLE_BLOCKS"  # names we add to ultralytics.nn.tasks' globals
 _HELPER_NAME = "_yolov5_shuffle_layer"
 _MARK = "__yolov5_shuffle__"  # attribute on every function we install: the one it replaces
@@ -381,6 +375,53 @@ def is_registered() -> bool:
 
 
 # ----------------------------------------------------------------------------------------------------------------- CLI
+def _model_arg(argv: list[str]) -> str:
+    return next((a.split("=", 1)[1] for a in argv if a.startswith("model=")), "model")
+
+
+def _check_pairs(pairs: dict) -> None:
+    """Argument names and the numbers ultralytics would only reject deep inside a run."""
+    from ultralytics.cfg import DEFAULT_CFG_DICT, check_dict_alignment
+
+    try:
+        check_dict_alignment(DEFAULT_CFG_DICT, pairs)
+    except SyntaxError as e:
+        first = next((x.strip() for x in str(e).splitlines() if "not a valid YOLO argument" in x), str(e).strip())
+        raise UserError(re.sub(r"\x1b\[[0-9;]*m", "", first)) from None
+    for key in ("epochs", "imgsz"):  # imgsz may also be a list ([640,480]): only a single number is checked here
+        v = pairs.get(key)
+        if v is not None and (key == "epochs" or re.fullmatch(r"[-+]?\d+", v)) and not (v.isdigit() and int(v) >= 1):
+            raise UserError(f"{key}={v}: must be a whole number >= 1")
+
+
+def _check_files(pairs: dict, mode: str) -> None:
+    """A missing data yaml (before a run folder and args.yaml appear), another host's checkpoint."""
+    data = pairs.get("data")
+    if data and data.endswith((".yaml", ".yml")) and not Path(data).is_file():
+        import ultralytics
+
+        builtin = Path(ultralytics.__file__).parent / "cfg" / "datasets" / Path(data).name
+        if not builtin.is_file():
+            raise UserError(f"data={data}: no such file ({Path(data).resolve()})")
+    model = pairs.get("model")
+    if model and model.endswith(".pt") and Path(model).is_file():
+        from . import host_for_checkpoint
+
+        host = host_for_checkpoint(Path(model))
+        if host.name != "ultralytics":  # the adapter (ultralytics_host) imports this module: compare by name
+            raise UserError(f"model={model}: a checkpoint of {host.label}, not of ultralytics; "
+                            f"{host.hint('detect' if mode == 'predict' else mode, model)}")
+
+
+def check_arguments(argv: list[str]) -> None:
+    """Refuse in one line, before ultralytics starts, what it would stop on later with a traceback."""
+    pairs = dict(a.split("=", 1) for a in argv if "=" in a and not a.startswith("="))
+    mode = next((a for a in argv if "=" not in a), "")
+    if pairs:
+        _check_pairs(pairs)
+        _check_files(pairs, mode)
+
+
 def main(argv: list[str] | None = None) -> int:
     """``yolo`` with our blocks registered: ``main(["train", "model=yolo11n-shufflenetv2.yaml", "data=d.yaml"])``.
 
@@ -389,6 +430,7 @@ def main(argv: list[str] | None = None) -> int:
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     register()
+    check_arguments(argv)
     import ultralytics.cfg as ucfg
 
     lists = [sys.argv] + ([ucfg.ARGV] if ucfg.ARGV is not sys.argv else [])
@@ -397,6 +439,10 @@ def main(argv: list[str] | None = None) -> int:
         x[:] = ["yolo", *argv]
     try:
         ucfg.entrypoint()
+    except ValueError as e:  # our rows refused inside parse_model: a user error, named by layer
+        if re.match(r"layer \d+ ", str(e)):
+            raise UserError(f"{_model_arg(argv)}: {e}") from None
+        raise
     finally:
         for x, old in zip(lists, saved):
             x[:] = old

@@ -1,5 +1,6 @@
 """YOLOv5 as packaged on PyPI (``pip install yolov5``, 6.x/7.x): the same code as the git tags, with
 imports rewritten to ``from yolov5.models.common import ...``; the tree is ``site-packages/yolov5``.
+Building and checkpoints are the git host's (it imports either layout).
 """
 
 from __future__ import annotations
@@ -23,6 +24,12 @@ class YOLOv5PyPI(YOLOv5Git):
             if _is_yolov5_yolo_py(root / "models" / "yolo.py", PREFIX):
                 return Tree(self, root, PREFIX)
         return None
+
+    def owns_config(self, cfg) -> bool:
+        return False  # YOLOv5's dialect is answered once, by the git host (it builds with either layout)
+
+    def owns_checkpoint(self, names: set[str]) -> bool:
+        return False
 
 
 HOST = YOLOv5PyPI()

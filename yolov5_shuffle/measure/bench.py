@@ -154,7 +154,7 @@ def peak_memory_mib(cfg: str, imgsz: int, threads: int) -> float:
     code = (
         "import resource, sys, torch\n"
         f"torch.set_num_threads({threads})\n"
-        "from yolov5_shuffle.hosts.env import build\n"
+        "from yolov5_shuffle.hosts import build\n"
         f"m = build({cfg!r})\n"
         "with torch.inference_mode():\n"
         f"    m(torch.zeros(1, 3, {imgsz}, {imgsz}))\n"
@@ -399,16 +399,28 @@ def write_results(rows: list[dict], info: dict, table: str, out: Path, accuracy)
     return out
 
 
+def build_models(names: list[str]) -> dict:
+    """Each config built (fused, eval) by the host that owns it; every config checked by its host first, so a
+    bad row is named before minutes of building."""
+    from ..hosts import HostNotFound, build, host_for
+
+    try:
+        for c in names:
+            if c not in BASELINES:
+                host = host_for(c)
+                host.check_config(host.resolve_config(c))
+        print(f"building {len(names)} models (fused, eval) ...", flush=True)
+        return {c: build(c) for c in names}
+    except FileNotFoundError as e:
+        raise HostNotFound(str(e)) from e
+
+
 def run_bench(a) -> int:
     for flag, v, lo in (("--threads", a.threads, 1), ("--reps", a.reps, 1), ("--warmup", a.warmup, 0)):
         if v is not None and v < lo:  # argparse refuses these too; this is for callers passing a namespace
             raise UserError(f"{flag} must be >= {lo}, got {v}")
     check_out_folder(a.out)
     import torch
-
-    from ..cfg_check import check_model_yaml, require_patched_host
-    from ..configs import resolve_config
-    from ..hosts.env import YOLOv5NotFound, build
 
     threads = a.threads or torch.get_num_threads()
     torch.set_num_threads(threads)
@@ -423,25 +435,7 @@ def run_bench(a) -> int:
         raise UserError(f"--calib {calib_folder}: no such folder")
     reps = a.reps or (5 if a.quick else 30)
     names = list(dict.fromkeys(list(BASELINES) + cfgs))
-    try:
-        from ..hosts.env import is_ultralytics_config, is_yolov7_config, yolov7_root
-
-        root = require_patched_host()  # the baselines and our YOLOv5 configs are built by it
-        for c in names:
-            if c in BASELINES:
-                continue
-            if is_ultralytics_config(c):  # checked by ultralytics' own builder, with our rows named by layer
-                continue
-            if is_yolov7_config(c):
-                path = resolve_config(c, extra_dirs=(yolov7_root() / "cfg" / "training",), dialect="yolov7")
-                if (yolov7_root() / "models" / "yolo.py").is_file():
-                    check_model_yaml(path, yolov7_root())
-            else:
-                check_model_yaml(resolve_config(c, extra_dirs=(root / "models",)), root)
-        print(f"building {len(names)} models (fused, eval) ...", flush=True)
-        models = {c: build(c) for c in names}
-    except FileNotFoundError as e:
-        raise YOLOv5NotFound(str(e)) from e
+    models = build_models(names)
     info = {"device": device_name(), "threads": threads, "torch": torch.__version__, "reps": reps,
             "warmup": a.warmup, "python": platform.python_version()}
     if "cuda" in runtimes:

@@ -25,7 +25,9 @@ import yaml
 
 from .timing import device_name
 from ..dataset import make_dataset
-from ..hosts.runs import SHORT_RUN, YOLOv5Error, ensure_yolov5, train
+from ..errors import UserError
+from ..hosts.scripts import SHORT_RUN, YOLOv5Error, train  # noqa: F401  (SHORT_RUN, train: older callers)
+from ..hosts.ultralytics_host import SHARED_HYP  # noqa: F401  (older callers)
 
 GROUPS = {
     "s": ("yolov5s-shufflenetv2.yaml", "yolov5s-mobilenetv2.yaml", "yolov5s-dwconv.yaml", "yolov5-lite-s.yaml",
@@ -36,10 +38,6 @@ GROUPS = {
 }
 DEFAULT_CFGS = GROUPS["s"]
 HYP = Path(__file__).resolve().parent.parent / "hyps" / "hyp.demo.yaml"
-# The recipe's knobs that ultralytics shares with YOLOv5 (its loss gains are its own, by design).
-SHARED_HYP = ("lr0", "lrf", "momentum", "weight_decay", "warmup_epochs", "warmup_momentum", "warmup_bias_lr",
-              "hsv_h", "hsv_s", "hsv_v", "degrees", "translate", "scale", "shear", "perspective", "flipud", "fliplr",
-              "mosaic", "mixup", "copy_paste")
 
 
 def read_results(run: Path) -> dict:
@@ -68,24 +66,21 @@ def read_ultralytics_results(run: Path) -> dict:
 def train_ultralytics(cfg: str, data: Path, epochs: int, imgsz: int, project: Path, batch: int,
                       seed: int = 0) -> Path:
     """Train with the ultralytics package (our blocks registered) in a subprocess; the new run folder."""
-    hyp = yaml.safe_load(HYP.read_text())
-    args = [f"model={cfg}", f"data={data}", f"epochs={epochs}", f"imgsz={imgsz}", f"batch={batch}", "workers=0",
-            f"seed={seed}", "deterministic=True", "optimizer=AdamW", "amp=False", "plots=False",
-            f"project={project}", "name=exp", "exist_ok=False", *(f"{k}={hyp[k]}" for k in SHARED_HYP)]
-    before = set(project.iterdir()) if project.exists() else set()
-    env = {**os.environ, "YOLO_OFFLINE": "1", "YOLO_AUTOINSTALL": "false"}
-    cmd = [sys.executable, "-m", "yolov5_shuffle.hosts.ultralytics", "train", *args]
-    print("$ " + " ".join(cmd), flush=True)
-    if subprocess.run(cmd, env=env).returncode:
-        raise YOLOv5Error(f"ultralytics training of {cfg} failed (command above)")
-    made = sorted(set(project.iterdir()) - before, key=lambda p: p.stat().st_mtime)
-    if not made:
-        raise YOLOv5Error(f"no new run folder appeared in {project}")
-    return made[-1]
+    from ..hosts import host_for
+
+    return host_for(cfg).train(cfg, data, epochs, imgsz, project, batch, seed, hyp=HYP)
+
+
+def read_any_results(run: Path) -> dict:
+    """read_results or read_ultralytics_results, by the columns the run's results.csv has."""
+    head = (run / "results.csv").open().readline()
+    return read_ultralytics_results(run) if "metrics/mAP50(B)" in head else read_results(run)
 
 
 def count_params(weights: Path) -> int:
-    ckpt = torch.load(weights, map_location="cpu", weights_only=False)
+    from .. import checkpoints
+
+    ckpt = checkpoints.load(weights, map_location="cpu", modules=("models.", "yolov5.models.", "ultralytics."))
     model = ckpt.get("ema") or ckpt["model"]
     return sum(p.numel() for p in model.parameters())
 
@@ -125,13 +120,29 @@ def summarise(rows: list[dict]) -> list[dict]:
     return out
 
 
-def run_learning(a) -> int:
-    from ..hosts.env import is_ultralytics_config
+def check_learning(cfgs: list[str], out: Path | None) -> dict:
+    """Refuse what would fail after minutes of work: a config no host resolves, an --out that is a file.
+    Returns config -> its host."""
+    from ..hosts import host_for
 
+    if out is not None and Path(out).exists() and not Path(out).is_dir():
+        raise UserError(f"--out {out}: is a file, not a folder; the table would be lost after training")
+    hosts = {}
+    for cfg in cfgs:
+        hosts[cfg] = host_for(cfg)
+        if not hosts[cfg].knows_config(cfg):
+            try:
+                hosts[cfg].resolve_config(cfg)
+            except FileNotFoundError as e:
+                raise UserError(str(e)) from None
+    return hosts
+
+
+def run_learning(a) -> int:
     cfgs = a.cfgs or list(GROUPS[getattr(a, "group", None) or "s"])
+    hosts = check_learning(cfgs, a.out)
     work = Path(a.workdir).resolve()
     try:
-        root = ensure_yolov5() if not all(map(is_ultralytics_config, cfgs)) else None
         data = make_dataset(work / "data", a.train, a.val, a.imgsz, seed=0)
         rows = []
         seeds = list(dict.fromkeys(getattr(a, "seeds", None) or [0]))
@@ -139,13 +150,9 @@ def run_learning(a) -> int:
         for i, (cfg, seed) in enumerate(jobs, 1):
             print(f"\n[{i}/{len(jobs)}] training {cfg}" + (f", seed {seed}" if len(seeds) > 1 else ""), flush=True)
             t0 = time.perf_counter()
-            if is_ultralytics_config(cfg):
-                run = train_ultralytics(cfg, data, a.epochs, a.imgsz, work / "runs-ultralytics", a.batch, seed)
-                results = read_ultralytics_results(run)
-            else:
-                run = train(root, cfg, data, a.epochs, a.imgsz, work / "runs", batch=a.batch,
-                            extra=["--seed", str(seed), *SHORT_RUN])
-                results = read_results(run)
+            project = work / ("runs" if hosts[cfg].dialect == "yolov5" else f"runs-{hosts[cfg].name}")
+            run = hosts[cfg].train(cfg, data, a.epochs, a.imgsz, project, a.batch, seed, hyp=HYP)
+            results = read_any_results(run)
             dt = time.perf_counter() - t0
             rows.append({"cfg": cfg, "seed": seed, "params": count_params(run / "weights" / "best.pt"),
                          "train_s": dt, "run": str(run), **results})

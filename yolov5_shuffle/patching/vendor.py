@@ -2,7 +2,7 @@
 
 Default source: the PyPI distribution ``yolov5`` (its wheel, sha256-checked). ``--from`` takes a
 checkout, a wheel or an archive the user already has (YOLOv5 of any supported version, YOLOv7); it is
-copied, never touched. The copy gets its host's compatibility fixes (``hosts/fixes.py``); what lives
+copied, never touched. The copy gets its host's compatibility fixes (``patching/fixes.py``); what lives
 in the environment (fonts, the import path of the PyPI packaging) is done here too.
 """
 
@@ -19,7 +19,7 @@ import zipfile
 from pathlib import Path
 
 from ..errors import UserError
-from . import find
+from ..hosts import find
 from .fixes import apply_fixes
 
 DEFAULT_VERSION = "7.0.14"
@@ -56,11 +56,33 @@ def fetch_wheel(version: str, sha256: str | None = None, cache: Path = CACHE) ->
         if r.returncode or not found:
             raise VendorError(f"pip could not download yolov5=={version}:\n{r.stderr.strip()[-2000:]}")
     wheel = found[0]
-    got = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    got = _sha256(wheel)
     if got != want:
+        if got == KNOWN_WHEELS.get(version):  # the cached wheel is the one we checked: the given hash is wrong
+            raise VendorError(f"--sha256 {sha256}: does not match {wheel} ({got}), which is the yolov5=={version} "
+                              "wheel we know; nothing was changed (check the hash you passed)")
         wheel.unlink()
         raise VendorError(f"{wheel.name}: sha256 {got} does not match the expected {want}; deleted it")
     return wheel
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def check_source_hash(source: Path, sha256: str | None) -> None:
+    """``--from FILE --sha256 X``: the file must hash to X (a folder has no single hash to check)."""
+    if sha256 is None:
+        return
+    if not source.is_file():
+        raise VendorError(f"--sha256: applies to a wheel or archive; --from {source} is a folder")
+    got = _sha256(source)
+    if got != sha256.strip().lower():
+        raise VendorError(f"--from {source}: sha256 {got} does not match --sha256 {sha256}; nothing was vendored")
 
 
 def _extract(src: Path, into: Path) -> Path:
@@ -128,6 +150,8 @@ def vendor(version: str = DEFAULT_VERSION, from_path: Path | None = None, dest: 
     source = Path(from_path).resolve() if from_path else fetch_wheel(version, sha256)
     if from_path and not source.exists():
         raise VendorError(f"--from {from_path}: no such file or folder")
+    if from_path:
+        check_source_hash(source, sha256)
     label = str(source) if from_path else f"yolov5=={version} (PyPI, sha256 checked)"
     with tempfile.TemporaryDirectory(prefix=".vendor-") as probe:
         tree = find(_extract(source, Path(probe)))

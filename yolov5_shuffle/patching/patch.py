@@ -20,9 +20,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..configs import config_files
-from . import find
-from .base import BLOCK_NAMES, MARK, Insertion, PatchError, Tree, read_text
+from ..hosts import find
+from ..hosts.base import MARK, Insertion, PatchError, Tree, read_text
+from ..blocks import BLOCK_NAMES
 
 PATCHED, UNPATCHED, REFUSED = 0, 1, 2  # --check exit codes
 JOURNAL = ".yolov5-shuffle-journal"  # in the tree's root while a write is under way
@@ -138,7 +138,7 @@ def _plan_source(root: Path, rel: str, insertions: list[Insertion], revert: bool
 
 def _plan_configs(tree: Tree, revert: bool, notes: list[str]) -> list[FilePlan]:
     out = []
-    for cfg in config_files(tree.host.dialect):
+    for cfg in tree.host.our_configs():
         rel = f"{tree.host.config_dest}/{cfg.name}"
         dest = tree.root / rel
         ours = cfg.read_bytes()

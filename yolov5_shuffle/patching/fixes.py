@@ -202,9 +202,71 @@ def fix_np_aliases(root: Path) -> int:
 
 
 @fix
-def fix_torch_load_weights_only(root: Path) -> int:
-    """UnpicklingError 'Weights only load failed' (torch >= 2.6 defaults weights_only=True) loading the host's own checkpoints: pass weights_only=False (torch >= 1.13). yolov5-pypi-7.0, yolov5-pypi-6.0, yolov7."""
-    return _add_keyword(root, "torch.load", "weights_only=False")
+def fix_torch_load_safe(root: Path) -> int:
+    """UnpicklingError 'Weights only load failed' (torch >= 2.6 defaults weights_only=True) loading the host's own checkpoints, and a stranger's .pt running code once weights_only=False: every torch.load goes through yolov5_shuffle.checkpoints.load (weights_only with the allowlist of genuine checkpoints; YOLOV5_SHUFFLE_TRUST_CHECKPOINTS=1 for a trusted other file). yolov5-pypi-7.0, yolov5-pypi-6.0, yolov5-master, yolov7."""
+    return _sub(root, r"(?<![\w.])torch\.load\(", "__import__('yolov5_shuffle.checkpoints').checkpoints.load(")
+
+
+@fix
+def fix_noval_map50s(root: Path) -> int:
+    """UnboundLocalError 'map50s' in train.py --noval from the first epoch without validation (the PyPI 7.0.x packaging logs per-class mAP50 that only validation sets): start it at zeros like maps. yolov5-pypi-7.0."""
+    n = 0
+    for rel in ("train.py", "segment/train.py"):
+        f = Path(root) / rel
+        if f.is_file() and "list(map50s)" in f.read_text(encoding="utf-8"):
+            n += _sub(root, r"^([ \t]*)maps = np\.zeros\(nc\)  # mAP per class\n(?![ \t]*map50s = )",
+                      lambda m: f"{m.group(0)}{m.group(1)}map50s = np.zeros(nc)  {MARK}: --noval logs it before val\n",
+                      rel=[rel])
+    return n
+
+
+_OV_EXPORT_OLD = """    check_requirements('openvino-dev')  # requires openvino-dev: https://pypi.org/project/openvino-dev/
+    import openvino.inference_engine as ie
+
+    LOGGER.info(f'\\n{prefix} starting export with openvino {ie.__version__}...')
+    f = str(file).replace('.pt', f'_openvino_model{os.sep}')
+
+    args = [
+        'mo',
+        '--input_model',
+        str(file.with_suffix('.onnx')),
+        '--output_dir',
+        f,
+        '--data_type',
+        ('FP16' if half else 'FP32'),]
+    subprocess.run(args, check=True, env=os.environ)  # export
+"""
+_OV_EXPORT_NEW = f"""    import openvino as ov  {MARK}: openvino >= 2023.1 converts in Python, as YOLOv5 master does
+
+    LOGGER.info(f'\\n{{prefix}} starting export with openvino {{ov.__version__}}...')
+    f = str(file).replace('.pt', f'_openvino_model{{os.sep}}')
+    ov.save_model(ov.convert_model(str(file.with_suffix('.onnx'))), str(Path(f) / file.with_suffix('.xml').name),
+                  compress_to_fp16=half)
+"""
+
+
+@fix
+def fix_export_openvino_convert(root: Path) -> int:
+    """export.py --include openvino: "No module named 'openvino.inference_engine'", and DetectMultiBackend: "No module named 'openvino.runtime'" (openvino 2025/2026 removed both): convert with openvino.convert_model/save_model and load with openvino.Core, as YOLOv5 master does. yolov5-pypi-7.0."""
+    n = _replace(root, _OV_EXPORT_OLD, _OV_EXPORT_NEW, rel=["export.py"])
+    n += _sub(root, r"^            from openvino\.runtime import Core, Layout, get_batch\n",
+              f"            from openvino import Core, Layout, get_batch  {MARK}: openvino >= 2023.1; 2025 has no .runtime\n",
+              rel=["models/common.py"])
+    return n
+
+
+@fix
+def fix_export_failure_points_to_ours(root: Path) -> int:
+    """export.py --include <format> whose converter cannot take the model (or whose package is missing) logs 'export failure' among other lines and exits 0: say it in one line that points to `yolov5-shuffle export` (OpenVINO, ncnn, TFLite, int8 of our models, each checked against PyTorch), and exit 1 when nothing asked for was exported. yolov5-pypi-7.0."""
+    n = _replace(root, "            LOGGER.info(f'{prefix} export failure ❌ {dt.t:.1f}s: {e}')\n",
+                 f"            LOGGER.info(f'{{prefix}} export failure ❌ {{dt.t:.1f}}s: {{e}}; for OpenVINO, ncnn, TFLite or int8 "
+                 f"use `yolov5-shuffle export --weights ...` (each format checked against PyTorch)')  {MARK}\n",
+                 rel=["export.py"])
+    n += _sub(root, r"^(    f = \[str\(x\) for x in f if x\]  # filter out '' and None\n)(?!    if not f and )",
+              lambda m: m.group(1) + f"    if not f and include:  {MARK}: a failed export must not exit 0\n"
+              "        raise SystemExit(f'export failure: nothing of {include} was exported (see above); for OpenVINO, "
+              "ncnn, TFLite or int8 use `yolov5-shuffle export`')\n", rel=["export.py"])
+    return n
 
 
 @fix
