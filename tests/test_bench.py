@@ -145,6 +145,9 @@ def test_speed_goal_candidates_build_and_predict(yolo_root, cfg):
     from yolov5_shuffle.hosts.env import build as build_model
 
     check_model_yaml(cfg, yolo_root)
+    model = build_model(str(cfg))
+    strides = [int(s) for s in model.model[-1].stride]
+    assert strides[:3] == [8, 16, 32] and strides[3:] in ([], [64])  # P3-P5, or P3-P6 (a 4-level Detect)
     with torch.no_grad():
-        (pred, *_) = build_model(str(cfg))(torch.zeros(1, 3, 64, 64))
-    assert pred.shape == (1, 3 * (8 * 8 + 4 * 4 + 2 * 2), 85)  # 3 anchors a cell of the 8/16/32-stride grids, nc=80
+        (pred, *_) = model(torch.zeros(1, 3, 128, 128))
+    assert pred.shape == (1, 3 * sum((128 // s) ** 2 for s in strides), 85)  # 3 anchors a cell of each grid, nc=80
