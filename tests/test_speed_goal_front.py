@@ -1,0 +1,34 @@
+"""scripts/speed_goal_front.py: the speed-goal latency screen reads its (config, size) points right."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "speed_goal_front.py"
+
+
+@pytest.fixture(scope="module")
+def front():
+    spec = importlib.util.spec_from_file_location("speed_goal_front", SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_front_point_splits_config_and_size_at_the_last_at_sign(front):
+    assert front.point("docs/speed-goal/a@b.yaml@384") == ("docs/speed-goal/a@b.yaml", 384)
+
+
+@pytest.mark.parametrize("bad", ["yolov5n.yaml", "yolov5n.yaml@", "@320", "yolov5n.yaml@300", "yolov5n.yaml@x"])
+def test_front_point_refuses_a_size_that_is_missing_or_not_a_multiple_of_32(front, bad):
+    with pytest.raises(argparse.ArgumentTypeError, match="CFG@SIZE"):
+        front.point(bad)
+
+
+def test_front_adds_the_baseline_point_first_when_it_is_not_asked_for(front, tmp_path):
+    a = front.parse(["--points", "x.yaml@384", "--out", str(tmp_path)])
+    assert a.points == [("yolov5n.yaml", 320), ("x.yaml", 384)]
