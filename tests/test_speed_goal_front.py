@@ -32,3 +32,23 @@ def test_front_point_refuses_a_size_that_is_missing_or_not_a_multiple_of_32(fron
 def test_front_adds_the_baseline_point_first_when_it_is_not_asked_for(front, tmp_path):
     a = front.parse(["--points", "x.yaml@384", "--out", str(tmp_path)])
     assert a.points == [("yolov5n.yaml", 320), ("x.yaml", 384)]
+
+
+ROOT = SCRIPT.parent.parent
+
+
+def test_speed_goal_grid_names_configs_that_exist_at_sizes_their_strides_allow():
+    """docs/speed-goal/grid.yaml feeds the next GPU session's yardstick: a typo there costs a lent GPU call."""
+    import yaml
+
+    grid = yaml.safe_load((ROOT / "docs" / "speed-goal" / "grid.yaml").read_text())
+    assert grid["runs"] == len(grid["points"]) * len(grid["seeds"])
+    for p in grid["points"]:
+        cfg = p["cfg"]
+        if cfg in ("yolov5n.yaml", "yolov5s.yaml"):
+            stride = 32
+        else:
+            path = ROOT / cfg if "/" in cfg else ROOT / "yolov5_shuffle" / "cfg" / "yolov5" / cfg
+            assert path.is_file(), cfg
+            stride = 32 * 2 ** (len(yaml.safe_load(path.read_text())["anchors"]) - 3)  # 4 levels: P6, stride 64
+        assert p["imgsz"] % stride == 0, (cfg, p["imgsz"], stride)
