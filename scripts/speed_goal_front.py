@@ -6,6 +6,10 @@ between sizes (ours@384 against yolov5n@320) compares blocks timed minutes apart
 machine the load moves between blocks (yolov5n@256 once timed 4x faster than yolov5n@320 in the same
 bench run). Here every (config, size, runtime) point runs once per round, round after round, and each
 point's ratio is the median over rounds of its time / the baseline point's time in that round.
+Each runtime gets its own loop (all points of ONNX Runtime, then all points of OpenVINO): with both in one
+loop, the first ONNX Runtime point after the OpenVINO ones ran 2x slower (yolov5n@320: 14.1 ms against
+7.0 ms when it came fourth; docs/speed-goal/front-2-mixed), and OpenVINO's first point after the ONNX
+Runtime ones 3-7x faster than the rest: an OpenVINO call leaves the cores busy for the next call.
 ``yolov5-shuffle pick`` (issue 17) times candidate points the same way; this script only records the
 speed-goal screen. Usage:
 
@@ -55,14 +59,16 @@ def time_points(a) -> tuple[dict, dict]:
 
     torch.set_num_threads(a.threads)
     models = {c: build(c) for c in dict.fromkeys(c for c, _ in a.points)}
-    runners = {}
-    for rt in a.runtimes:
+    times = {}
+    for rt in a.runtimes:  # one loop per runtime: see the module docstring
+        runners = {}
         for c, s in a.points:
             print(f"preparing {c}@{s} {rt}", flush=True)
             runners[(c, s, rt)] = make_runner(rt, models[c], s, a.threads)
-    print(f"timing {len(runners)} points x {a.reps} interleaved rounds", flush=True)
-    times = time_interleaved(runners, a.reps, a.warmup,
-                             lambda i, n: print(f"  round {i}/{n}", flush=True) if i % 5 == 0 else None)
+        print(f"timing {len(runners)} {rt} points x {a.reps} interleaved rounds", flush=True)
+        times.update(time_interleaved(runners, a.reps, a.warmup,
+                                      lambda i, n: print(f"  round {i}/{n}", flush=True) if i % 5 == 0 else None))
+        del runners
     return times, models
 
 
@@ -89,7 +95,7 @@ def rows_of(a, times: dict, models: dict) -> list[dict]:
 def markdown(a, rows: list[dict], info: dict) -> str:
     base = f"{Path(a.baseline[0]).name}@{a.baseline[1]}"
     lines = [f"{info['device']}, {info['threads']} threads, torch {info['torch']}, ONNX Runtime {info['onnxruntime']}, "
-             f"OpenVINO {info['openvino']}; {info['reps']} rounds, every (config, size, runtime) once a round.", "",
+             f"OpenVINO {info['openvino']}; {info['reps']} rounds, every (config, size) once a round, one loop per runtime.", "",
              f"| config | imgsz | params (M) | GFLOPs | " + " | ".join(f"{rt} ms (x {base})" for rt in a.runtimes)
              + f" | best runtime | best vs best (x {base}) |",
              "|---|---:|---:|---:|" + "---:|" * len(a.runtimes) + "---|---:|"]
