@@ -49,13 +49,38 @@ def parse(argv=None) -> argparse.Namespace:
     return a
 
 
+def time_shuffled(runners: dict, reps: int, warmup: int, seed: int = 0) -> dict:
+    """Like ``timing.time_interleaved`` (every runner once a round), in a new random order each round: on
+    this shared machine a fixed order left the same points slow round after round (front-3)."""
+    import random
+    import time
+
+    import torch
+
+    rng = random.Random(seed)
+    keys = list(runners)
+    with torch.no_grad():
+        for k in keys:
+            for _ in range(warmup):
+                runners[k]()
+        times = {k: [] for k in keys}
+        for i in range(reps):
+            rng.shuffle(keys)
+            for k in keys:
+                t0 = time.perf_counter()
+                runners[k]()
+                times[k].append((time.perf_counter() - t0) * 1e3)
+            if (i + 1) % 10 == 0:
+                print(f"  round {i + 1}/{reps}", flush=True)
+    return times
+
+
 def time_points(a) -> tuple[dict, dict]:
     """Runners for every (point, runtime), timed round-robin together; returns times and models."""
     import torch
 
     from yolov5_shuffle.hosts.env import build
     from yolov5_shuffle.measure.bench import make_runner
-    from yolov5_shuffle.measure.timing import time_interleaved
 
     torch.set_num_threads(a.threads)
     models = {c: build(c) for c in dict.fromkeys(c for c, _ in a.points)}
@@ -66,8 +91,7 @@ def time_points(a) -> tuple[dict, dict]:
             print(f"preparing {c}@{s} {rt}", flush=True)
             runners[(c, s, rt)] = make_runner(rt, models[c], s, a.threads)
         print(f"timing {len(runners)} {rt} points x {a.reps} interleaved rounds", flush=True)
-        times.update(time_interleaved(runners, a.reps, a.warmup,
-                                      lambda i, n: print(f"  round {i}/{n}", flush=True) if i % 5 == 0 else None))
+        times.update(time_shuffled(runners, a.reps, a.warmup))
         del runners
     return times, models
 
@@ -95,7 +119,7 @@ def rows_of(a, times: dict, models: dict) -> list[dict]:
 def markdown(a, rows: list[dict], info: dict) -> str:
     base = f"{Path(a.baseline[0]).name}@{a.baseline[1]}"
     lines = [f"{info['device']}, {info['threads']} threads, torch {info['torch']}, ONNX Runtime {info['onnxruntime']}, "
-             f"OpenVINO {info['openvino']}; {info['reps']} rounds, every (config, size) once a round, one loop per runtime.", "",
+             f"OpenVINO {info['openvino']}; {info['reps']} rounds, every (config, size) once a round in a random order, one loop per runtime.", "",
              f"| config | imgsz | params (M) | GFLOPs | " + " | ".join(f"{rt} ms (x {base})" for rt in a.runtimes)
              + f" | best runtime | best vs best (x {base}) |",
              "|---|---:|---:|---:|" + "---:|" * len(a.runtimes) + "---|---:|"]
