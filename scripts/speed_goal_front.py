@@ -8,7 +8,7 @@ bench run). Here every (config, size, runtime) point runs once per round, round 
 point's ratio is the median over rounds of its time / the baseline point's time in that round.
 Each runtime gets its own loop (all points of ONNX Runtime, then all points of OpenVINO): with both in one
 loop, the first ONNX Runtime point after the OpenVINO ones ran 2x slower (yolov5n@320: 14.1 ms against
-7.0 ms when it came fourth; docs/speed-goal/front-2-mixed), and OpenVINO's first point after the ONNX
+7.0 ms when it came fourth; docs/speed-goal/front-2-mixed), and in front-1 OpenVINO's first point after the ONNX
 Runtime ones 3-7x faster than the rest: an OpenVINO call leaves the cores busy for the next call.
 ``yolov5-shuffle pick`` (issue 17) times candidate points the same way; this script only records the
 speed-goal screen. Usage:
