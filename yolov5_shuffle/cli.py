@@ -137,6 +137,18 @@ def _learn(a) -> int:
     return run_learning(a)
 
 
+def _yardstick(a) -> int:
+    from .measure.yardstick import run_yardstick
+
+    return run_yardstick(a)
+
+
+def _pick(a) -> int:
+    from .measure.pick import run_pick
+
+    return run_pick(a)
+
+
 def _yolo(a) -> int:
     from .hosts.ultralytics import main as yolo_main
 
@@ -258,6 +270,20 @@ def build_parser() -> argparse.ArgumentParser:
                     help="one run per config and seed, and the mean with its min-max (default: 0)")
     le.add_argument("--out", type=Path, default=None, help="write the table (markdown) and JSON here")
     le.set_defaults(func=_learn)
+
+    ys = sub.add_parser("yardstick", help="accuracy you can trust: a grid of (config, size, seed) trained until "
+                                          "the curves flatten; table, curves, front plot")
+    from .measure.yardstick import add_arguments as yardstick_arguments
+
+    yardstick_arguments(ys)
+    ys.set_defaults(func=_yardstick)
+
+    pk = sub.add_parser("pick", help="the most accurate (config, size, runtime) within a latency budget, "
+                                     "timed on this machine")
+    from .measure.pick import add_arguments as pick_arguments
+
+    pick_arguments(pk)
+    pk.set_defaults(func=_pick)
 
     yo = sub.add_parser("yolo", help="ultralytics' yolo command (train/val/predict/export ...) with our blocks registered")
     yo.add_argument("args", nargs=argparse.REMAINDER,
