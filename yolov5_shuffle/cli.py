@@ -211,17 +211,19 @@ def build_parser() -> argparse.ArgumentParser:
     add_arguments(b)
     b.set_defaults(func=_bench)
 
-    de = sub.add_parser("demo", help="set up, make data, patch, train yolov5s-shufflenetv2, detect")
+    de = sub.add_parser("demo", help="set up, make data, patch, train yolov5n-shufflenetv2, detect")
     de.add_argument("--workdir", type=Path, default=Path("demo_runs"), help="default demo_runs/")
     de.add_argument("--epochs", type=positive, default=20, help="training epochs (default 20)")
-    de.add_argument("--train", type=positive, default=300, help="training images")
-    de.add_argument("--val", type=positive, default=50, help="validation images")
+    de.add_argument("--train", type=positive, default=1500, help="training images (default 1500)")
+    de.add_argument("--val", type=positive, default=100, help="validation images (default 100)")
     de.add_argument("--imgsz", type=image_size(), default=160, help="training size (default 160: CPU speed)")
     de.add_argument("--data-imgsz", type=image_size(64, 2048), default=320,
                     help="size of the generated pictures, and so of the annotated results (default 320)")
-    de.add_argument("--batch", type=positive, default=8, help="batch size (default 8)")
-    de.add_argument("--cfg", default="yolov5s-shufflenetv2.yaml",
-                    help="config to train (default yolov5s-shufflenetv2.yaml)")
+    de.add_argument("--batch", type=positive, default=32, help="batch size (default 32)")
+    de.add_argument("--cfg", default="yolov5n-shufflenetv2.yaml",
+                    help="config to train (default yolov5n-shufflenetv2.yaml)")
+    de.add_argument("--no-vendor", action="store_true",
+                    help="use third_party/yolov5 as the set-up left it (scripts/demo.sh: it has just run it)")
     de.set_defaults(func=_demo)
 
     tr = sub.add_parser("train", help="train.py in the vendored YOLOv5, checking config and data first")

@@ -61,12 +61,12 @@ class Grid:
 GRIDS = {
     # A lent H200 (scripts/yardstick_gpu.sh): yolov5n's front through 4 sizes, ours at 320 and at the size
     # that costs about what yolov5n@320 costs, the slim-neck candidates likewise; 3 seeds each.
-    "gpu": Grid(Recipe("yardstick-gpu", train=1000, val=500, epochs=24, batch=32, data_imgsz=448),
+    "gpu": Grid(Recipe("yardstick-gpu", train=600, val=500, epochs=20, batch=32, data_imgsz=448),
                 (("yolov5n.yaml", 320), ("yolov5n-shufflenetv2.yaml", 320), ("yolov5n.yaml", 256),
                  ("yolov5n-shufflenetv2.yaml", 384), ("yolov5n.yaml", 288), ("yolov5n.yaml", 224),
                  (CANDIDATES[0], 416), (CANDIDATES[1], 448))),
     # 2 CPU cores, at most an hour: the n pair, one size, one seed.
-    "cpu": Grid(Recipe("yardstick-cpu", train=300, val=500, epochs=20, batch=16, data_imgsz=160),
+    "cpu": Grid(Recipe("yardstick-cpu", train=800, val=500, epochs=24, batch=16, data_imgsz=160),
                 (("yolov5n.yaml", 160), ("yolov5n-shufflenetv2.yaml", 160)), seeds=(0,)),
     # CI: the machinery in seconds; its runs are far too short to plateau, and say so.
     "smoke": Grid(Recipe("smoke", train=8, val=4, epochs=2, batch=4, data_imgsz=64),
@@ -98,12 +98,22 @@ def add_arguments(p) -> None:
                    help="yardstick.json (rows merged with earlier ones), README table and plots go here")
     p.add_argument("--bench", type=Path, default=None,
                    help="bench.json from `yolov5-shuffle bench`: adds the mAP50-95-against-latency front plot")
+    p.add_argument("--no-vendor", action="store_true",
+                   help="use third_party/yolov5 as it is when it is patched (a device machine without network)")
     p.add_argument("--report-only", action="store_true", help="train nothing: rewrite the report from --out")
+    p.add_argument("--add", type=Path, nargs="+", default=None,
+                   help="with --report-only: merge the rows of these yardstick.json files (e.g. from a GPU run) "
+                        "into --out's first")
     p.add_argument("--ship", action="store_true",
                    help="also copy the rows into the package's table (what `pick` reads after pip install)")
 
 
 # --- the plateau --------------------------------------------------------------------------------------
+
+def last_quarter(n: int) -> int:
+    """How many epochs the last quarter of ``n`` is: ceil(n / 4)."""
+    return -(-n // 4)
+
 
 def plateau(curve: list[float], min_epochs: int = MIN_EPOCHS) -> tuple[bool, str]:
     """Whether a validation curve has flattened, and why not: the best of its last quarter (ceil(n/4)
@@ -111,11 +121,11 @@ def plateau(curve: list[float], min_epochs: int = MIN_EPOCHS) -> tuple[bool, str
     n = len(curve)
     if n < min_epochs:
         return False, f"{n} epochs, fewer than the {min_epochs} a plateau needs"
-    q = curve[-(-n // 4):]
+    q = curve[n - last_quarter(n):]
     best, tail_best, tail_mean = max(curve), max(q), sum(q) / len(q)
-    if best - tail_best > BEST_TOL:
+    if best - tail_best > BEST_TOL + 1e-9:  # the bounds are inclusive (0.50 vs 0.49 passes)
         return False, f"last-quarter best {tail_best:.3f} is {best - tail_best:.3f} below the run's best {best:.3f}"
-    if best - tail_mean > MEAN_TOL:
+    if best - tail_mean > MEAN_TOL + 1e-9:
         return False, f"last-quarter mean {tail_mean:.3f} is {best - tail_mean:.3f} below the run's best {best:.3f}"
     return True, f"plateaued: last {len(q)} epochs' best {tail_best:.3f}, mean {tail_mean:.3f}, run best {best:.3f}"
 
@@ -333,6 +343,10 @@ def _check(a) -> None:
         raise UserError(f"--deadline-min must be a positive number of minutes, got {a.deadline_min}")
 
 
+def _interrupted(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def check_cfgs(cfgs) -> None:
     """Every config is ours, YOLOv5's own (yolov5n ...) or a file: refused now, not after the data is made."""
     from ..configs import resolve_config
@@ -347,6 +361,19 @@ def check_cfgs(cfgs) -> None:
             raise UserError(f"--cfgs {c}: {e}") from None
 
 
+def host_tree(vendor: bool = True) -> Path:
+    """The vendored YOLOv5, patched: made ready by ``ensure_yolov5``, or with ``vendor=False`` taken as it is
+    when it is patched (a device machine has the tree carried to it and no network to fetch YOLOv5's wheel
+    with; scripts/demo.sh has just run the set-up, which printed the vendor and patch report already)."""
+    from ..cfg_check import is_patched
+    from ..hosts.runs import VENDORED, ensure_yolov5
+
+    if not vendor and is_patched(VENDORED):
+        print(f"{VENDORED}: YOLOv5 vendored and patched by the set-up")
+        return VENDORED
+    return ensure_yolov5()
+
+
 def run_yardstick(a) -> int:
     from .yardstick_report import write_report
 
@@ -354,23 +381,32 @@ def run_yardstick(a) -> int:
     table = Path(a.out) / "yardstick.json"
     old = load_rows(table)
     if a.report_only:
+        for f in a.add or ():
+            if not Path(f).is_file():
+                raise UserError(f"--add {f}: no such file")
+            old = merge_rows(old, load_rows(f))
+        if a.add:
+            write_json(table, {"rows": old})
         write_report(old, Path(a.out), a.bench, ship=a.ship)
         return 0
     recipe, runs, note = plan(a)
     check_cfgs(c for c, _, _ in runs)
     from ..dataset import Scene, make_dataset
-    from ..hosts.runs import ensure_yolov5
 
     print(f"yardstick: {len(runs)} runs ({recipe.epochs} epochs, {recipe.train} train / {recipe.val} val images "
           f"generated at {recipe.data_imgsz} px), {a.parallel} at a time" + (f"; {note}" if note else ""), flush=True)
     work = Path(a.workdir).resolve()
-    ensure_yolov5()
+    host_tree(vendor=not a.no_vendor)
     data = make_dataset(work / f"data-{recipe.data_imgsz}-{recipe.train}-{recipe.val}", recipe.train, recipe.val,
                         recipe.data_imgsz, seed=0, scene=Scene(**recipe.scene))
     stamp = time.strftime("%Y%m%d-%H%M%S")
     jobs = [Job(c, s, seed, work / "runs" / stamp / f"{Path(c).stem}_{s}_s{seed}",
                 work / "logs" / stamp / f"{Path(c).stem}_{s}_s{seed}.log") for c, s, seed in runs]
-    run_jobs(jobs, data, recipe, a)
+    previous = signal.signal(signal.SIGTERM, _interrupted)  # a killed yardstick stops its runs too
+    try:
+        run_jobs(jobs, data, recipe, a)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     device = device_label(a.device, a.threads)
     rows, refused = [], []
     for j in jobs:

@@ -70,6 +70,8 @@ def _plt():
 
 def plot_curves(rows: list[dict], path: Path) -> Path:
     """Validation mAP50-95 per epoch: each run thin, each (config, size) mean thick, the last quarter shaded."""
+    from .yardstick import last_quarter
+
     plt = _plt()
     fig, ax = plt.subplots(figsize=(8, 5))
     for i, p in enumerate(points(rows)):
@@ -81,7 +83,7 @@ def plot_curves(rows: list[dict], path: Path) -> Path:
         ax.plot(range(1, len(p["curve"]) + 1), p["curve"], color=colour, lw=2,
                 label=f"{Path(p['cfg']).stem}@{p['imgsz']} ({p['recipe']})")
     n = max(len(r["curve"]) for r in rows)
-    ax.axvspan(n - (-n // 4) + 0.5, n + 0.5, color="grey", alpha=0.12, label="last quarter (plateau check)")
+    ax.axvspan(n - last_quarter(n) + 0.5, n + 0.5, color="grey", alpha=0.12, label="last quarter (plateau check)")
     ax.set(xlabel="epoch", ylabel="validation mAP50-95", title="Yardstick learning curves")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
