@@ -69,7 +69,8 @@ GRIDS = {
     "cpu": Grid(Recipe("yardstick-cpu", train=800, val=500, epochs=24, batch=16, data_imgsz=160),
                 (("yolov5n.yaml", 160), ("yolov5n-shufflenetv2.yaml", 160)), seeds=(0,)),
     # CI: the machinery in seconds; its runs are far too short to plateau, and say so.
-    "smoke": Grid(Recipe("smoke", train=8, val=4, epochs=2, batch=4, data_imgsz=64),
+    "smoke": Grid(Recipe("smoke (2 epochs: a machinery check, not a result)", train=8, val=4, epochs=2, batch=4,
+                         data_imgsz=64),
                   (("yolov5n.yaml", 64),), seeds=(0,), note="machinery check only: 2 epochs, not a result"),
 }
 
