@@ -123,6 +123,8 @@ def time_points(pts: list[dict], runtimes: list[str], threads: int, reps: int, w
     from .timing import time_interleaved
 
     torch.set_num_threads(threads)
+    print(f"{len(pts)} candidate(s) x {len(runtimes)} runtime(s) ({', '.join(runtimes)}): building and exporting "
+          f"each first, then {warmup} untimed and {reps} timed interleaved rounds", flush=True)
     models = {}
     for p in pts:
         if p["cfg"] not in models:

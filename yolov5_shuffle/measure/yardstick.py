@@ -66,7 +66,7 @@ GRIDS = {
                  ("yolov5n-shufflenetv2.yaml", 384), ("yolov5n.yaml", 288), ("yolov5n.yaml", 224),
                  (CANDIDATES[0], 416), (CANDIDATES[1], 448))),
     # 2 CPU cores, at most an hour: the n pair, one size, one seed.
-    "cpu": Grid(Recipe("yardstick-cpu", train=1200, val=500, epochs=20, batch=16, data_imgsz=160),
+    "cpu": Grid(Recipe("yardstick-cpu", train=1200, val=500, epochs=30, batch=16, data_imgsz=160),
                 (("yolov5n.yaml", 160), ("yolov5n-shufflenetv2.yaml", 160)), seeds=(0,)),
     # CI: the machinery in seconds; its runs are far too short to plateau, and say so.
     "smoke": Grid(Recipe("smoke (2 epochs: a machinery check, not a result)", train=8, val=4, epochs=2, batch=4,
