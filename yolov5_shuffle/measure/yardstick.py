@@ -142,7 +142,8 @@ def read_curve(run: Path) -> tuple[list[float], list[float]]:
 def finished(run: Path | None, epochs: int, returncode: int | None) -> tuple[bool, str]:
     """A run counts only when train.py exited 0 and results.csv holds every epoch of its schedule."""
     if returncode != 0:
-        return False, "killed (deadline or Ctrl-C)" if returncode is None else f"train.py exited {returncode}"
+        return False, ("stopped, or never started (deadline or Ctrl-C)" if returncode is None
+                       else f"train.py exited {returncode}")
     if run is None or not (Path(run) / "results.csv").is_file():
         return False, "no results.csv"
     done = len(read_curve(run)[0])
@@ -418,9 +419,11 @@ def run_yardstick(a) -> int:
     if rows:
         write_json(table, {"rows": merge_rows(old, rows)})
         write_report(merge_rows(old, rows), Path(a.out), a.bench, ship=a.ship)
-    print(f"{len(rows)} of {len(jobs)} runs finished their schedule and are reported"
-          + (f" in {table}" if rows else ""), flush=True)
-    return 0 if rows else 3
+    if not rows:
+        raise UserError(f"none of the {len(jobs)} runs finished its schedule (lines above; logs in "
+                        f"{work / 'logs' / stamp}); nothing written")
+    print(f"{len(rows)} of {len(jobs)} runs finished their schedule and are reported in {table}", flush=True)
+    return 0
 
 
 def child_main(spec: dict) -> int:
