@@ -26,8 +26,10 @@ def table(tmp_path: Path, points=(("yolov5n.yaml", 64, 0.40), ("yolov5n-shufflen
 
 
 def test_pick_prints_the_most_accurate_config_and_size_last_within_a_generous_budget(yolo_root, tmp_path):
-    r = run_cli("pick", "--budget-ms", "100000", "--accuracy", table(tmp_path), *QUICK)
+    points = (("yolov5n.yaml", 64, 0.40), ("yolov5n-shufflenetv2.yaml", 64, 0.30), ("gone/away.yaml", 64, 0.9))
+    r = run_cli("pick", "--budget-ms", "100000", "--accuracy", table(tmp_path, points), *QUICK)
     assert r.returncode == 0, r.stderr
+    assert "skip gone/away.yaml: config gone/away.yaml: no such file" in r.stdout  # not built, not picked
     lines = r.stdout.strip().splitlines()
     assert lines[-1].startswith("pick: yolov5n.yaml at 64 px in eager:") and "mAP50-95 0.400" in lines[-1]
     assert any("recipe 'test recipe', trained on test CPU" in x for x in lines)  # where the accuracy came from

@@ -128,7 +128,12 @@ def time_points(pts: list[dict], runtimes: list[str], threads: int, reps: int, w
     models = {}
     for p in pts:
         if p["cfg"] not in models:
-            models[p["cfg"]] = build(p["cfg"])
+            try:
+                models[p["cfg"]] = build(p["cfg"])
+            except (FileNotFoundError, UserError) as e:  # e.g. a docs/ candidate outside an installed package
+                print(f"  skip {p['cfg']}: {str(e).strip().splitlines()[0]}", flush=True)
+                models[p["cfg"]] = None
+    pts = [p for p in pts if models[p["cfg"]] is not None]
     out = []
     for k, rt in enumerate(runtimes, 1):
         print(f"[{k}/{len(runtimes)}] {rt}: preparing {len(pts)} candidate(s)", flush=True)
