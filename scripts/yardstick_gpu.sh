@@ -12,7 +12,9 @@
 #   3. here:  .venv/bin/yolov5-shuffle yardstick --report-only --add /work/.device/<files_at>/yardstick.json --ship
 #             [--bench docs/accuracy/bench.json]      (merges into docs/accuracy/, copies into the package)
 #
-# Knobs (environment): PARALLEL (12), WORKERS (1), DEADLINE_MIN (7.5), and TRAIN / EPOCHS to resize the recipe.
+# Knobs (environment): PARALLEL (12), WORKERS (1), DEADLINE_MIN (7.5), TRAIN / EPOCHS to resize the recipe, PYTHON
+# (python3: the image's, with PyTorch). Arguments after 'run' go to `yolov5-shuffle yardstick` (last one wins), e.g.
+# a rehearsal of the mechanics here: OUT=/tmp/o PYTHON=.venv/bin/python scripts/yardstick_gpu.sh run --grid smoke
 set -euo pipefail
 cd "$(dirname "$0")/.."
 case "${1:-run}" in
@@ -25,21 +27,23 @@ prepare)
   .venv/bin/python -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
     --platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64 -d .whl "ultralytics==$version"
   du -sh third_party/yolov5 .whl
-  echo "ready: device tool run(command=\"scripts/yardstick_gpu.sh run\", carry=[\"third_party/yolov5\", \".whl\"], timeout_s=600)"
+  echo "ready: device tool run(command=\"scripts/yardstick_gpu.sh run\", carry=[\"third_party/yolov5\", \".whl\"]," \
+    "timeout_s=600)"
   ;;
 run)
   : "${OUT:?run this on the device machine (the device tool sets OUT); here, run: $0 prepare}"
   t0=$(date +%s)
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
+  py=${PYTHON:-python3}
+  "$py" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
   export PYTHONPATH="$PWD:$PWD/third_party:/tmp/site" PYTHONUNBUFFERED=1 YOLO_OFFLINE=1
   nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
   extra=()
   [ -n "${TRAIN:-}" ] && extra+=(--train "$TRAIN")
   [ -n "${EPOCHS:-}" ] && extra+=(--epochs "$EPOCHS")
   set +e
-  python3 -m yolov5_shuffle yardstick --grid gpu --parallel "${PARALLEL:-12}" --workers "${WORKERS:-1}" \
+  "$py" -m yolov5_shuffle yardstick --grid gpu --parallel "${PARALLEL:-12}" --workers "${WORKERS:-1}" \
     --threads 1 --cache ram --no-vendor --deadline-min "${DEADLINE_MIN:-7.5}" --workdir /tmp/yardstick --out "$OUT" \
-    "${extra[@]}" 2>&1 | tee "$OUT/yardstick.log"
+    "${extra[@]}" "${@:2}" 2>&1 | tee "$OUT/yardstick.log"
   rc=${PIPESTATUS[0]}
   set -e
   tar -czf "$OUT/logs.tar.gz" -C /tmp/yardstick logs 2>/dev/null || true

@@ -23,8 +23,9 @@ HEADER = ("epoch,train/box_loss,train/obj_loss,train/cls_loss,metrics/precision,
 def write_results(run: Path, curve: list[float]) -> Path:
     """A results.csv as YOLOv5 7.0 writes it (padded column names), one row per epoch of ``curve``."""
     run.mkdir(parents=True, exist_ok=True)
-    rows = [",".join(f"{v:>20}" for v in (i, .1, .02, .04, .5, .5, min(1.0, 1.5 * m), m, .1, .02, .04, .001, .001, .001))
-            for i, m in enumerate(curve)]
+    values = [(i, .1, .02, .04, .5, .5, min(1.0, 1.5 * m), m, .1, .02, .04, .001, .001, .001)
+              for i, m in enumerate(curve)]
+    rows = [",".join(f"{v:>20}" for v in row) for row in values]
     (run / "results.csv").write_text(",".join(f"{h:>20}" for h in HEADER.split(",")) + "\n" + "\n".join(rows) + "\n")
     return run
 
