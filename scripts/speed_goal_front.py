@@ -79,7 +79,7 @@ def time_points(a) -> tuple[dict, dict]:
     """Runners for every (point, runtime), timed round-robin together; returns times and models."""
     import torch
 
-    from yolov5_shuffle.hosts.env import build
+    from yolov5_shuffle.hosts import build
     from yolov5_shuffle.measure.bench import make_runner
 
     torch.set_num_threads(a.threads)
@@ -120,7 +120,7 @@ def markdown(a, rows: list[dict], info: dict) -> str:
     base = f"{Path(a.baseline[0]).name}@{a.baseline[1]}"
     lines = [f"{info['device']}, {info['threads']} threads, torch {info['torch']}, ONNX Runtime {info['onnxruntime']}, "
              f"OpenVINO {info['openvino']}; {info['reps']} rounds, every (config, size) once a round in a random order, one loop per runtime.", "",
-             f"| config | imgsz | params (M) | GFLOPs | " + " | ".join(f"{rt} ms (x {base})" for rt in a.runtimes)
+             "| config | imgsz | params (M) | GFLOPs | " + " | ".join(f"{rt} ms (x {base})" for rt in a.runtimes)
              + f" | best runtime | best vs best (x {base}) |",
              "|---|---:|---:|---:|" + "---:|" * len(a.runtimes) + "---|---:|"]
     for c, s in a.points:

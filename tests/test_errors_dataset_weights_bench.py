@@ -10,7 +10,7 @@ import yaml
 
 from errors_support import Case, call, case_ids, check_input_case, debris
 from yolov5_shuffle.dataset import make_dataset
-from yolov5_shuffle.hosts import scripts as runs
+from yolov5_shuffle.data.files import check_data_yaml
 
 
 # --- input files and output paths ---------------------------------------------------------------------------
@@ -111,7 +111,7 @@ def test_dataset_yaml_quotes_odd_folder_names(tmp_path, capsys, name):
     assert code == 0, err
     d = yaml.safe_load((out / "data.yaml").read_text())
     assert d["path"] == str(out) and d["train"] == "images/train" and d["nc"] == 4 and len(d["names"]) == 4
-    assert runs.check_data_yaml(out / "data.yaml")["path"] == str(out)
+    assert check_data_yaml(out / "data.yaml")["path"] == str(out)
     assert not debris(tmp_path) and [p.name for p in (tmp_path / name).iterdir()] == ["data"]
 
 

@@ -12,7 +12,9 @@ import yaml
 
 from errors_support import (Case, assert_one_line, call, case_ids, check_input_case, edited_cfg, tiny_data,
                             train_argv, train_cfg, train_data, write_image, write_video)
+from conftest import fake_checkpoint
 from yolov5_shuffle import cli
+from yolov5_shuffle.data.sources import line_thickness
 from yolov5_shuffle.hosts import scripts as runs
 
 
@@ -195,7 +197,7 @@ def test_failed_detect_removes_the_run_folder_it_made_and_keeps_earlier_ones(wor
 
 
 def test_demo_pictures_are_320_px_and_labels_scale_with_the_picture():
-    assert [runs.line_thickness(s, s) for s in (128, 320, 480, 640, 1280, 4000)] == [1, 1, 2, 2, 3, 3]
+    assert [line_thickness(s, s) for s in (128, 320, 480, 640, 1280, 4000)] == [1, 1, 2, 2, 3, 3]
     a = cli.build_parser().parse_args(["demo"])
     assert a.data_imgsz == 320 and a.imgsz == 160  # generated pictures 320 px; training may stay small
 

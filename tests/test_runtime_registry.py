@@ -87,7 +87,7 @@ def test_bench_reaches_a_new_runtime(toy):
     p = argparse.ArgumentParser()
     bench.add_arguments(p)
     assert p.parse_args(["--runtimes", "eager", "toy_torchscript"]).runtimes == ["eager", "toy_torchscript"]
-    assert bench._installed(["toy_torchscript"]) == ["toy_torchscript"]
+    assert bench.installed_runtimes(["toy_torchscript"]) == ["toy_torchscript"]
     model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, 2, 1)).eval()
     y = bench.make_runner("toy_torchscript", model, 32, 1)()
     assert np.asarray(y).shape == (1, 4, 16, 16)

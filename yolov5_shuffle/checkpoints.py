@@ -109,7 +109,8 @@ def scan(data: bytes) -> tuple[set[str], set[str], set[str]]:
             if n == "OBJ":
                 _pop_to_mark(stack)  # OBJ: mark, class, args...; refused below as a call
                 stack.append(("global", "?"))
-            args = stack.pop() if n != "OBJ" else None
+            if n != "OBJ":
+                stack.pop()  # the arguments
             target = stack.pop()
             name = target[1] if target[0] == "global" else "?"
             (made if n in ("NEWOBJ", "NEWOBJ_EX") else called).add(name)

@@ -21,7 +21,7 @@ import sys
 import traceback
 
 from .commands import PROG, one_line
-from .commands import bench, dataset, demo, detect, export, init_weights, learn, patch, train, vendor, yolo
+from .commands import bench, dataset, demo, detect, export, init_weights, learn, patch, pick, train, vendor, yardstick, yolo
 from .errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USER, UserError
 
 # (name, module, help): each module has add_arguments(parser) and run(args) -> exit code; --help lists them in
@@ -32,13 +32,16 @@ COMMANDS = [
     ("dataset", dataset, "generate the demo detection dataset (YOLO format)"),
     ("init-weights", init_weights, "load torchvision ImageNet weights into a config's backbone"),
     ("bench", bench, "measured latency, params and GFLOPs against yolov5n/yolov5s"),
-    ("demo", demo, "set up, make data, patch, train yolov5s-shufflenetv2, detect"),
+    ("demo", demo, "set up, make data, patch, train yolov5n-shufflenetv2, detect"),
     ("train", train, "train.py in the vendored YOLOv5, checking config and data first"),
     ("detect", detect, "detect.py in the vendored YOLOv5 (or an exported model's runtime), skipping unreadable "
                        "images"),
     ("export", export, "a checkpoint to OpenVINO, ncnn, TFLite, int8 ...: each checked against PyTorch and scored on "
                        "the val split"),
     ("learn", learn, "train a group of configs and their baselines alike; table of mAP"),
+    ("yardstick", yardstick, "accuracy you can trust: a grid of (config, size, seed) trained until the curves "
+                             "flatten; table, curves, front plot"),
+    ("pick", pick, "the most accurate (config, size, runtime) within a latency budget, timed on this machine"),
     ("yolo", yolo, "ultralytics' yolo command (train/val/predict/export ...) with our blocks registered"),
 ]
 

@@ -3,6 +3,10 @@
 Four shape classes of varied size, colour, position and overlap on cluttered backgrounds; enough
 structure for a small model to show real learning in minutes on a CPU. ``--video`` renders moving
 scenes into an .mp4 so detect.py has a video to read.
+
+A :class:`Scene` sets how hard the scenes are (object sizes, how many, how much one may hide another,
+unlabelled clutter). The default scene is the original demo data, image for image (same seed, same
+bytes); the yardstick (measure/yardstick.py) uses a harder one so that yolov5n does not saturate.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import cv2
@@ -25,6 +30,33 @@ MIN_IMGSZ, MAX_IMGSZ = 64, 2048  # YOLOv5 needs multiples of 32; 2048 px x 500 i
 
 class DatasetError(UserError):
     pass
+
+
+@dataclass(frozen=True)
+class Scene:
+    """How hard the generated scenes are. Sizes are fractions of the image side; ``max_cover`` is how much
+    of an object another may cover (drawn later, on top); ``clutter`` is how many unlabelled distractor
+    polygons (5-7 corners, none of the classes) each scene gets at most."""
+
+    min_size: float = 0.08
+    max_size: float = 0.4
+    max_objects: int = 6
+    max_cover: float = 0.3
+    clutter: int = 0
+
+    def check(self) -> None:
+        if not 0 < self.min_size <= self.max_size <= 0.9:
+            raise DatasetError(f"object sizes must satisfy 0 < min ({self.min_size}) <= max ({self.max_size}) <= 0.9")
+        if self.max_objects < 1 or self.clutter < 0 or not 0 <= self.max_cover < 1:
+            raise DatasetError(f"max objects must be >= 1, clutter >= 0 and max cover in [0, 1): got "
+                               f"{self.max_objects}, {self.clutter}, {self.max_cover}")
+
+    def changes(self) -> dict:
+        """The settings that differ from the default scene (empty for the demo data)."""
+        return {k: v for k, v in asdict(self).items() if v != getattr(DEFAULT_SCENE, k)}
+
+
+DEFAULT_SCENE = Scene()
 
 
 def _background(rng: np.random.Generator, s: int) -> np.ndarray:
@@ -64,26 +96,40 @@ def _covered(a, b) -> float:
     return ix * iy / min(a[2] * a[3], b[2] * b[3])
 
 
-def _objects(rng: np.random.Generator, s: int) -> list[tuple[int, int, int, int, int, tuple]]:
-    """(cls, x0, y0, w, h, colour) for 1-6 objects, each at most 30% covered, all inside the image."""
+def _clutter(img: np.ndarray, rng: np.random.Generator, s: int, scene: Scene) -> None:
+    """Up to ``scene.clutter`` unlabelled irregular polygons (hard negatives), drawn under the objects."""
+    for _ in range(rng.integers(0, scene.clutter + 1) if scene.clutter else 0):
+        size = s * rng.uniform(scene.min_size, scene.max_size)
+        cx, cy = rng.uniform(size / 2, s - size / 2, 2)
+        k = int(rng.integers(5, 8))
+        ang = np.sort(rng.uniform(0, 2 * np.pi, k))
+        rad = size / 2 * rng.uniform(0.5, 1.0, k)
+        pts = np.stack([cx + rad * np.cos(ang), cy + rad * np.sin(ang)], 1).astype(np.int32)
+        cv2.fillPoly(img, [pts], tuple(int(v) for v in rng.integers(0, 256, 3)))
+
+
+def _objects(rng: np.random.Generator, s: int, scene: Scene = DEFAULT_SCENE) -> list[tuple]:
+    """(cls, x0, y0, w, h, colour) for 1 to ``max_objects`` objects (default 6), each at most ``max_cover``
+    (30%) covered, all inside the image."""
     objs = []
-    for _ in range(rng.integers(1, 7)):
+    for _ in range(rng.integers(1, scene.max_objects + 1)):
         for _try in range(20):
-            size = int(s * rng.uniform(0.08, 0.4))
+            size = int(s * rng.uniform(scene.min_size, scene.max_size))
             w = max(8, int(size * rng.uniform(0.7, 1.3)))
             h = max(8, int(size * rng.uniform(0.7, 1.3)))
             w, h = min(w, s - 2), min(h, s - 2)
             x0, y0 = int(rng.integers(0, s - w)), int(rng.integers(0, s - h))
-            if all(_covered((x0, y0, w, h), o[1:5]) < 0.3 for o in objs):
+            if all(_covered((x0, y0, w, h), o[1:5]) < scene.max_cover for o in objs):
                 colour = tuple(int(v) for v in rng.integers(0, 256, 3))
                 objs.append((int(rng.integers(0, len(CLASSES))), x0, y0, w, h, colour))
                 break
     return objs
 
 
-def render(rng: np.random.Generator, s: int, objs=None) -> tuple[np.ndarray, list]:
+def render(rng: np.random.Generator, s: int, objs=None, scene: Scene = DEFAULT_SCENE) -> tuple[np.ndarray, list]:
     img = _background(rng, s)
-    objs = _objects(rng, s) if objs is None else objs
+    _clutter(img, rng, s, scene)
+    objs = _objects(rng, s, scene) if objs is None else objs
     for cls, x0, y0, w, h, colour in objs:
         _draw(img, cls, x0, y0, w, h, colour)
     return img, objs
@@ -137,8 +183,9 @@ def _write_video(path: Path, rng: np.random.Generator, s: int, frames: int = 36,
 
 
 def make_dataset(out: Path, train: int = 200, val: int = 50, imgsz: int = 320, seed: int = 0,
-                 video: bool = False) -> Path:
+                 video: bool = False, scene: Scene = DEFAULT_SCENE) -> Path:
     """Write the dataset at ``out`` (atomically) and return its data yaml; reuse an identical one."""
+    scene.check()
     if train < 1 or val < 1:
         raise DatasetError(f"--train and --val must be >= 1 (got {train}, {val})")
     if not MIN_IMGSZ <= imgsz <= MAX_IMGSZ or imgsz % 32:
@@ -149,6 +196,8 @@ def make_dataset(out: Path, train: int = 200, val: int = 50, imgsz: int = 320, s
     if blocker is not None and not blocker.is_dir():
         raise DatasetError(f"--out {out}: {blocker} is a file, not a folder")
     params = {"train": train, "val": val, "imgsz": imgsz, "seed": seed, "video": video, "classes": CLASSES}
+    if scene.changes():  # only then: a default dataset's stamp stays what earlier versions wrote
+        params["scene"] = scene.changes()
     if (out / STAMP).is_file():
         if json.loads((out / STAMP).read_text()) == json.loads(json.dumps(params)):
             print(f"{out}: dataset already there with these settings; reusing it")
@@ -164,7 +213,7 @@ def make_dataset(out: Path, train: int = 200, val: int = 50, imgsz: int = 320, s
             (root / "images" / split).mkdir(parents=True)
             (root / "labels" / split).mkdir(parents=True)
             for i in range(count):
-                img, objs = render(rng, imgsz)
+                img, objs = render(rng, imgsz, scene=scene)
                 cv2.imwrite(str(root / "images" / split / f"{split}_{i:05d}.jpg"), img, [cv2.IMWRITE_JPEG_QUALITY, 92])
                 (root / "labels" / split / f"{split}_{i:05d}.txt").write_text("\n".join(_label_lines(objs, imgsz)) + "\n")
         if video:

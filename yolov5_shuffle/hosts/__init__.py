@@ -17,7 +17,7 @@ import pkgutil
 from pathlib import Path
 
 from ..errors import UserError
-from .base import Host, HostNotFound, PatchError, Tree
+from .base import Host, PatchError, Tree
 
 _NOT_HOSTS = {"base", "scripts", "ultralytics"}
 _ADDED: list[Host] = []

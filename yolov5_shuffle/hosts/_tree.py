@@ -12,7 +12,7 @@ from pathlib import Path
 from types import ModuleType
 
 from ..errors import UserError
-from .base import Host, HostNotFound
+from .base import Host
 
 HEADS = ("Detect", "IDetect", "IAuxDetect", "IBin", "IKeypoint")  # export form: no in-place grid writes
 

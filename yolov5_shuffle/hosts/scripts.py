@@ -18,17 +18,8 @@ import tempfile
 from pathlib import Path
 
 from ..configs import REPO_DIR, config_files, resolve_config
-from ..data.files import check_data_yaml, check_label_file, label_path, split_images  # noqa: F401  (runs.*)
-from ..data.sources import (  # noqa: F401  (older callers reach these as hosts.runs.*)
-    IMAGE_SUFFIXES,
-    VIDEO_SUFFIXES,
-    frame_shape,
-    line_thickness,
-    readable_images,
-    readable_sources,
-    readable_videos,
-    video_frame_shape,
-)
+from ..data.files import check_data_yaml
+from ..data.sources import frame_shape, line_thickness, readable_sources
 from ..errors import UserError
 
 VENDORED = REPO_DIR / "third_party" / "yolov5"
@@ -42,17 +33,23 @@ class YOLOv5Error(UserError):
     pass
 
 
-def ensure_yolov5(root: Path = VENDORED) -> Path:
+def ensure_yolov5(root: Path = VENDORED, vendor: bool = True) -> Path:
     """The vendored YOLOv5 (made if missing or vendored with older fixes), patched, importable in this process.
 
     Nothing in the environment changes: the tree goes on this process's ``sys.path`` and on the script
-    subprocesses' ``PYTHONPATH`` (only ``yolov5-shuffle vendor`` writes the venv's ``.pth``)."""
+    subprocesses' ``PYTHONPATH`` (only ``yolov5-shuffle vendor`` writes the venv's ``.pth``). With
+    ``vendor=False`` a patched tree is taken as it is: a device machine has the tree carried to it and no
+    network to fetch YOLOv5's wheel with, and scripts/demo.sh has just run the set-up (which reported it)."""
+    from ..marker import is_patched
     from ..patching import patch
-    from ..patching.vendor import vendor
+    from ..patching.vendor import vendor as make_tree
 
-    vendor(dest=root, pth=False)
-    _, written, _ = patch.run(root)  # also upgrades the lines of an older yolov5-shuffle
-    print(f"patched {root}" if written else f"{root}: patched")
+    if vendor or not is_patched(root):
+        make_tree(dest=root, pth=False)
+        _, written, _ = patch.run(root)  # also upgrades the lines of an older yolov5-shuffle
+        print(f"patched {root}" if written else f"{root}: patched")
+    else:
+        print(f"{root}: YOLOv5 vendored and patched by the set-up")
     if str(Path(root).parent) not in sys.path:
         sys.path.insert(0, str(Path(root).parent))
     return root

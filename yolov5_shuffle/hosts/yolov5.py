@@ -13,7 +13,8 @@ import re
 from pathlib import Path
 from types import ModuleType
 
-from ._tree import HostNotFound, TreeHost
+from ._tree import TreeHost
+from .base import HostNotFound
 from .base import Insertion, Tree, parse_model_registration, read_text
 
 FUSE_ANCHOR = r"^(\s*)LOGGER\.info\(['\"]Fusing layers\.\.\. ?['\"]\)"

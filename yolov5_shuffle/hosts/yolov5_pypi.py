@@ -18,6 +18,7 @@ class YOLOv5PyPI(YOLOv5Git):
     label = "YOLOv5 PyPI packaging (yolov5 6.x - 7.x)"
     vendor_dir = "yolov5"
     priority = 40
+    fixes = YOLOv5Git.fixes + ("requirements_check_packaged", "nms_time_limit_message", "video_end_retrieve")
 
     def recognise(self, path: Path) -> Tree | None:
         for root in (path, path / "yolov5"):

@@ -14,7 +14,8 @@ from pathlib import Path
 from types import ModuleType
 
 from ..configs import REPO_DIR
-from ._tree import HostNotFound, TreeHost
+from ._tree import TreeHost
+from .base import HostNotFound
 from .base import Insertion, Tree, parse_model_registration, read_text
 
 FUSE_ANCHOR = r"^(\s*)print\(['\"]Fusing layers\.\.\. ?['\"]\)"

@@ -284,7 +284,7 @@ def plot_pareto(rows: list[dict], accuracy_files: list[Path], out: Path) -> list
 
 # --- main ------------------------------------------------------------------------------------------
 
-def _installed(runtimes: list[str]) -> list[str]:
+def installed_runtimes(runtimes: list[str]) -> list[str]:
     """The runtimes that can run here; a line for each one skipped and why (with the pip package)."""
     keep = []
     for rt in runtimes:
@@ -402,7 +402,8 @@ def write_results(rows: list[dict], info: dict, table: str, out: Path, accuracy)
 def build_models(names: list[str]) -> dict:
     """Each config built (fused, eval) by the host that owns it; every config checked by its host first, so a
     bad row is named before minutes of building."""
-    from ..hosts import HostNotFound, build, host_for
+    from ..hosts import build, host_for
+    from ..hosts.base import HostNotFound
 
     try:
         for c in names:
@@ -429,7 +430,7 @@ def run_bench(a) -> int:
     runtimes = list(a.runtimes or (quick_runtimes() if a.quick else TORCH_RUNTIMES + deploy_names()))
     if a.runtimes is None and torch.cuda.is_available():
         runtimes.append("cuda")
-    runtimes = _installed(runtimes)
+    runtimes = installed_runtimes(runtimes)
     calib_folder = getattr(a, "calib", None)
     if calib_folder is not None and not Path(calib_folder).is_dir():
         raise UserError(f"--calib {calib_folder}: no such folder")

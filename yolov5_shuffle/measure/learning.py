@@ -14,20 +14,15 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import torch
-import yaml
 
 from .timing import device_name
 from ..dataset import make_dataset
 from ..errors import UserError
-from ..hosts.scripts import SHORT_RUN, YOLOv5Error, train  # noqa: F401  (SHORT_RUN, train: older callers)
-from ..hosts.ultralytics_host import SHARED_HYP  # noqa: F401  (older callers)
+from ..hosts.scripts import YOLOv5Error
 
 GROUPS = {
     "s": ("yolov5s-shufflenetv2.yaml", "yolov5s-mobilenetv2.yaml", "yolov5s-dwconv.yaml", "yolov5-lite-s.yaml",

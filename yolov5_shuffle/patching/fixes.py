@@ -391,3 +391,31 @@ def apply_fixes(root: Path, names: Iterable[str]) -> dict[str, int]:
     if unknown:
         raise KeyError(f"unknown fix(es) {', '.join(unknown)}; known: {', '.join(FIXES)}")
     return {n: FIXES[n](Path(root)) for n in names}
+
+
+# ---------------------------------------------- quieter demo output (added by the accuracy helper, issue 17)
+@fix
+def fix_requirements_check_packaged(root: Path) -> int:
+    """'requirements.txt not found, check failed' at every train.py/detect.py/val.py start (the PyPI packaging ships no requirements.txt; 7.0.x asks ultralytics' check_requirements for its own, which its wheel lacks): skip that whole-file check (pip resolved the requirements). yolov5-pypi-7.0, yolov5-pypi-6.0."""
+    return _sub(root, r"^([ \t]*)check_requirements\((?:exclude=\('tensorboard', ?'thop'\))?\)[ \t]*$",
+                rf"\1pass  {MARK}: a pip-installed YOLOv5 has no requirements.txt to check",
+                rel=["train.py", "detect.py", "val.py"])
+
+
+@fix
+def fix_nms_time_limit_message(root: Path) -> int:
+    """'WARNING NMS time limit 3.700s exceeded' in the first epochs' validation reads like a failure: say that the batch kept the boxes found so far, and when it is expected. yolov5-pypi-7.0."""
+    return _replace(root, "LOGGER.warning(f'WARNING ⚠️ NMS time limit {time_limit:.3f}s exceeded')",
+                    "LOGGER.warning(f'NMS time limit {time_limit:.3f}s exceeded: this batch keeps the boxes "
+                    "found so far (expected while a model is young and proposes thousands of boxes; its mAP "
+                    f"reads a little low)')  {MARK}: say what it means", rel=["utils/general.py"])
+
+
+@fix
+def fix_video_end_retrieve(root: Path) -> int:
+    """OpenCV's '[ERROR] global cap_ffmpeg_impl.hpp retrieveFrame Picture does not contain data' at the end of every video detect.py reads (LoadImages retrieves after a failed grab): retrieve only a grabbed frame. yolov5-pypi-7.0."""
+    return _replace(root, "            for _ in range(self.vid_stride):\n                self.cap.grab()\n"
+                          "            ret_val, im0 = self.cap.retrieve()\n",
+                    "            for _ in range(self.vid_stride):\n                grabbed = self.cap.grab()\n"
+                    "            ret_val, im0 = self.cap.retrieve() if grabbed else (False, None)  "
+                    f"{MARK}: no retrieve past the end\n", rel=["utils/dataloaders.py"])
