@@ -168,12 +168,18 @@ def _torch_own(name: str) -> bool:
 def check_calls(path: Path) -> None:
     """Refuse, before any host script unpickles it, a file that is not a checkpoint, is truncated, or whose
     pickle calls anything a genuine checkpoint does not (read, not unpickled)."""
-    path = Path(path)
+    _scan_file(Path(path))
+
+
+def _scan_file(path: Path) -> tuple[set[str], set[str]]:
+    """The globals a checkpoint's pickle names and creates, refusing a broken pickle or one that calls anything a
+    genuine checkpoint does not."""
     try:
-        _, _, called = scan(_pickle_bytes(path))
+        names, made, called = scan(_pickle_bytes(path))
     except (ValueError, IndexError, KeyError, TypeError) as e:
         raise CheckpointRefused(f"weights {path}: not a readable PyTorch checkpoint (broken pickle: {e})") from None
     _refuse_calls(path, called)
+    return names, made
 
 
 def _refuse_calls(path: Path, called: set[str]) -> None:
@@ -190,11 +196,7 @@ def allowlist(path: Path, modules: tuple[str, ...] = HOST_MODULES) -> list:
     """The objects to pass to ``torch.serialization.safe_globals`` for this file, or CheckpointRefused naming the
     first global a genuine checkpoint would not hold."""
     path = Path(path)
-    try:
-        names, made, called = scan(_pickle_bytes(path))
-    except (ValueError, IndexError, KeyError, TypeError) as e:
-        raise CheckpointRefused(f"weights {path}: not a readable PyTorch checkpoint (broken pickle: {e})") from None
-    _refuse_calls(path, called)
+    names, _ = _scan_file(path)
     objects = []
     for name in sorted(names):
         if _torch_own(name):

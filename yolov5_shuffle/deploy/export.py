@@ -16,10 +16,10 @@ disappears), and a killed run's hidden temporary folders are removed by the next
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
+from ..digest import sha256_file as sha256
 from ..errors import UserError
 from . import runtimes
 from .run import METADATA, REPORT_JSON, ExportRun
@@ -68,12 +68,6 @@ def calibration(chosen: list, calib: Path | None, train_images: list[Path], imgs
         raise UserError(f"--calib {calib}: {e}" if calib is not None else f"--data: {e}") from None
 
 
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def check_folder(out: Path, meta: dict) -> dict | None:

@@ -18,6 +18,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from ..digest import sha256_file
 from ..errors import UserError
 from ..hosts import find
 from .fixes import apply_fixes
@@ -56,7 +57,7 @@ def fetch_wheel(version: str, sha256: str | None = None, cache: Path = CACHE) ->
         if r.returncode or not found:
             raise VendorError(f"pip could not download yolov5=={version}:\n{r.stderr.strip()[-2000:]}")
     wheel = found[0]
-    got = _sha256(wheel)
+    got = sha256_file(wheel)
     if got != want:
         if got == KNOWN_WHEELS.get(version):  # the cached wheel is the one we checked: the given hash is wrong
             raise VendorError(f"--sha256 {sha256}: does not match {wheel} ({got}), which is the yolov5=={version} "
@@ -66,12 +67,6 @@ def fetch_wheel(version: str, sha256: str | None = None, cache: Path = CACHE) ->
     return wheel
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def check_source_hash(source: Path, sha256: str | None) -> None:
@@ -80,7 +75,7 @@ def check_source_hash(source: Path, sha256: str | None) -> None:
         return
     if not source.is_file():
         raise VendorError(f"--sha256: applies to a wheel or archive; --from {source} is a folder")
-    got = _sha256(source)
+    got = sha256_file(source)
     if got != sha256.strip().lower():
         raise VendorError(f"--from {source}: sha256 {got} does not match --sha256 {sha256}; nothing was vendored")
 
