@@ -47,6 +47,7 @@ def test_bench_outputs_every_row_finite_and_consistent(tmp_path):
 REFUSING_BENCH = """
 import argparse, sys
 from yolov5_shuffle import hosts as env
+from yolov5_shuffle.commands import bench as command
 from yolov5_shuffle.measure import bench
 
 built, real_build, real_runner = {}, env.build, bench.make_runner
@@ -62,8 +63,8 @@ def make_runner(runtime, model, imgsz, threads, batch=1, calib=None):
 
 env.build, bench.make_runner = build, make_runner
 parser = argparse.ArgumentParser()
-bench.add_arguments(parser)
-sys.exit(bench.run_bench(parser.parse_args()))
+command.add_arguments(parser)
+sys.exit(command.run(parser.parse_args()))
 """
 
 
@@ -99,7 +100,6 @@ def test_bench_exports_leave_nothing_in_tmpdir(tmp_path, monkeypatch):
 
 
 def test_bench_interrupted_leaves_no_calibration_set_nor_export(yolo_root, tmp_path, monkeypatch):
-    import argparse
     import tempfile
 
     _need("onnxruntime_int8")
@@ -110,12 +110,9 @@ def test_bench_interrupted_leaves_no_calibration_set_nor_export(yolo_root, tmp_p
         raise KeyboardInterrupt
 
     monkeypatch.setattr(bench, "time_interleaved", interrupted)  # after every model's int8 export
-    p = argparse.ArgumentParser()
-    bench.add_arguments(p)
-    a = p.parse_args(["--cfgs", "yolov5n-shufflenetv2.yaml", "--imgsz", "64", "--runtimes", "onnxruntime_int8",
-                      "--reps", "1", "--warmup", "0", "--no-memory", "--out", str(tmp_path / "out")])
     with pytest.raises(KeyboardInterrupt):
-        bench.run_bench(a)
+        bench.run_bench(cfgs=["yolov5n-shufflenetv2.yaml"], imgsz=[64], runtimes=["onnxruntime_int8"], threads=None,
+                        reps=1, warmup=0, out=tmp_path / "out", memory=False)
     assert list((tmp_path / "tmp").iterdir()) == []
 
 

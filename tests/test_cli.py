@@ -116,6 +116,46 @@ def test_train_and_detect_hand_yolov5_their_options_by_name(monkeypatch, capsys,
     assert out == f"results: {tmp_path / 'out' / 'exp'}\n"
 
 
+def test_bench_and_pick_pass_their_options_by_name(monkeypatch, capsys, tmp_path):
+    from yolov5_shuffle.measure import bench, pick
+
+    monkeypatch.setattr(bench, "run_bench", Core(returns=0))
+    _run(capsys, "bench", "--cfgs", "a.yaml", "--imgsz", 64, 96, "--runtimes", "eager", "--reps", 2, "--no-memory",
+         "--profile", "--out", tmp_path / "b")
+    assert bench.run_bench.calls == [dict(cfgs=["a.yaml"], imgsz=[64, 96], runtimes=["eager"], accuracy=None,
+                                          calib=None, threads=None, reps=2, warmup=3, out=tmp_path / "b", quick=False,
+                                          memory=False, micro=False, profile=True)]
+
+    monkeypatch.setattr(pick, "run_pick", Core(returns=0))
+    _run(capsys, "pick", "--budget-ms", 12.5, "--configs", "a.yaml", "--threads", 2, "--accuracy", tmp_path / "y.json")
+    assert pick.run_pick.calls == [dict(budget_ms=12.5, runtimes=None, threads=2, configs=["a.yaml"], imgsz=None,
+                                        accuracy=tmp_path / "y.json", reps=20, warmup=3)]
+
+
+def test_learn_demo_and_yardstick_pass_their_options_by_name(monkeypatch, capsys, tmp_path):
+    from yolov5_shuffle import demo
+    from yolov5_shuffle.measure import learning, yardstick
+
+    monkeypatch.setattr(learning, "run_learning", Core(returns=0))
+    _run(capsys, "learn", "--group", "n", "--seeds", 0, 1, "--epochs", 2, "--workdir", tmp_path / "w")
+    assert learning.run_learning.calls == [dict(cfgs=None, group="n", workdir=tmp_path / "w", epochs=2, train=400,
+                                                val=50, imgsz=160, batch=8, seeds=[0, 1], out=None)]
+
+    monkeypatch.setattr(demo, "run_demo", Core(returns=0))
+    _run(capsys, "demo", "--no-vendor", "--train", 6, "--data-imgsz", 64, "--workdir", tmp_path / "d")
+    assert demo.run_demo.calls == [dict(workdir=tmp_path / "d", epochs=20, train=6, val=100, imgsz=160, data_imgsz=64,
+                                        batch=32, cfg="yolov5n-shufflenetv2.yaml", vendor=False)]
+
+    monkeypatch.setattr(yardstick, "run_yardstick", Core(returns=0))
+    _run(capsys, "yardstick", "--grid", "smoke", "--seeds", 3, "--parallel", 2, "--workers", 1, "--cache", "ram",
+         "--deadline-min", 1.5, "--out", tmp_path / "o", "--report-only", "--add", tmp_path / "x.json")
+    assert yardstick.run_yardstick.calls == [dict(
+        grid="smoke", cfgs=None, imgsz=None, seeds=[3], epochs=None, train=None, val=None, batch=None, parallel=2,
+        options=yardstick.RunOptions(workers=1, cache="ram", device=None, threads=None), deadline_min=1.5,
+        workdir=Path("runs/yardstick"), out=tmp_path / "o", bench=None, vendor=True, report_only=True,
+        add=[tmp_path / "x.json"], ship=False)]
+
+
 def test_yolo_hands_ultralytics_its_arguments_untouched(monkeypatch):
     fake = types.ModuleType("yolov5_shuffle.hosts.ultralytics")
     fake.main = Core(returns=0)

@@ -82,10 +82,11 @@ def test_export_and_detect_reach_a_new_runtime(toy, trained, data, tmp_path, cap
 def test_bench_reaches_a_new_runtime(toy):
     import argparse
 
+    from yolov5_shuffle.commands import bench as command
     from yolov5_shuffle.measure import bench
 
     p = argparse.ArgumentParser()
-    bench.add_arguments(p)
+    command.add_arguments(p)
     assert p.parse_args(["--runtimes", "eager", "toy_torchscript"]).runtimes == ["eager", "toy_torchscript"]
     assert bench.installed_runtimes(["toy_torchscript"]) == ["toy_torchscript"]
     model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, 2, 1)).eval()

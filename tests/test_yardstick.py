@@ -3,7 +3,6 @@ deadline, the rows and the report; a smoke run through YOLOv5's train.py (second
 
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
 import sys
@@ -70,15 +69,15 @@ def test_a_finished_run_becomes_a_row_with_its_curve_and_plateau_verdict(tmp_pat
 
 
 def test_the_deadline_stops_runs_still_going_and_they_are_not_reported(tmp_path, monkeypatch):
-    def start(job, data, recipe, a):  # a run that would take a minute
+    def start(job, data, recipe, options):  # a run that would take a minute
         job.proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
         job.started = time.time()
 
     monkeypatch.setattr(yardstick, "_start", start)
     jobs = [Job("yolov5n.yaml", 64, s, tmp_path / f"p{s}", tmp_path / f"l{s}") for s in (0, 1, 2)]
-    a = argparse.Namespace(parallel=2, deadline_min=0.02)
     t0 = time.time()
-    yardstick.run_jobs(jobs, tmp_path, yardstick.GRIDS["smoke"].recipe, a, poll_s=0.1, report_s=100)
+    yardstick.run_jobs(jobs, tmp_path, yardstick.GRIDS["smoke"].recipe, yardstick.RunOptions(workers=0, cache="none"),
+                       parallel=2, deadline_min=0.02, poll_s=0.1, report_s=100)
     assert time.time() - t0 < 30
     assert jobs[2].proc is None  # never started: the two slots were busy until the deadline
     for j in jobs[:2]:
@@ -96,15 +95,12 @@ def test_new_rows_replace_the_same_run_and_keep_the_others():
 
 
 def test_the_plan_takes_every_seed_of_each_point_in_priority_order_and_data_at_the_largest_size():
-    a = argparse.Namespace(grid="gpu", cfgs=None, imgsz=None, seeds=None, epochs=None, train=None, val=None, batch=None)
-    recipe, runs, _ = yardstick.plan(a)
+    recipe, runs, _ = yardstick.plan(grid="gpu")
     assert runs[:6] == [("yolov5n.yaml", 320, s) for s in (0, 1, 2)] + \
         [("yolov5n-shufflenetv2.yaml", 320, s) for s in (0, 1, 2)]
     assert recipe.data_imgsz == max(s for _, s, _ in runs) and recipe.val >= 500
     assert len({s for c, s, _ in runs if c == "yolov5n.yaml"}) >= 3
-    a = argparse.Namespace(grid="smoke", cfgs=["yolov5n.yaml"], imgsz=[96], seeds=[4], epochs=3, train=None, val=None,
-                           batch=None)
-    recipe, runs, _ = yardstick.plan(a)
+    recipe, runs, _ = yardstick.plan(grid="smoke", cfgs=["yolov5n.yaml"], imgsz=[96], seeds=[4], epochs=3)
     assert runs == [("yolov5n.yaml", 96, 4)] and recipe.data_imgsz == 96 and recipe.epochs == 3
     assert "epochs 3" in recipe.name
 

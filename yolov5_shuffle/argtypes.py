@@ -54,3 +54,14 @@ def fraction(text: str) -> float:
     if not 0 <= v <= 1:
         raise argparse.ArgumentTypeError(f"must be from 0 to 1, got {v}")
     return v
+
+
+def milliseconds(text: str) -> float:
+    """A positive, finite number of milliseconds (a latency budget)."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive number of milliseconds, got {text!r}") from None
+    if not v > 0 or v == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of milliseconds, got {text!r}")
+    return v

@@ -17,7 +17,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from .hosts.scripts import SHORT_RUN, YOLOv5Error, detect, ensure_yolov5, train
+from .hosts.scripts import SHORT_RUN, YOLOv5Error, detect, ensure_yolov5
+from .hosts.scripts import train as train_yolov5  # `train` is the number of training pictures below
 
 
 def _score(run: Path) -> str:
@@ -31,9 +32,12 @@ def _score(run: Path) -> str:
             f"{len(curve)} epochs: mAP50 {curve50[-1]:.3f}, mAP50-95 {curve[-1]:.3f})")
 
 
-def run_demo(a) -> int:
-    work = Path(a.workdir).resolve()
-    data_imgsz = getattr(a, "data_imgsz", 320)
+def run_demo(*, workdir: Path, epochs: int, train: int, val: int, imgsz: int, data_imgsz: int, batch: int, cfg: str,
+             vendor: bool = True) -> int:
+    """Vendor (unless ``vendor`` is False: third_party/yolov5 as the set-up left it) and patch YOLOv5, generate
+    ``train``/``val`` pictures of ``data_imgsz`` px, train ``cfg`` at ``imgsz`` and detect on the validation
+    images and the video, all under ``workdir``."""
+    work = Path(workdir).resolve()
     t0 = time.time()
     steps = 5
 
@@ -43,27 +47,27 @@ def run_demo(a) -> int:
     try:
         from .configs import resolve_config
 
-        resolve_config(a.cfg)  # a wrong name fails now, not after minutes of set-up
+        resolve_config(cfg)  # a wrong name fails now, not after minutes of set-up
         step(1, "YOLOv5: vendor (reused when present) and patch")
-        root = ensure_yolov5(vendor=not a.no_vendor)
+        root = ensure_yolov5(vendor=vendor)
         step(2, "demo dataset (generated, reused when present)")
         from .dataset import make_dataset
 
-        data = make_dataset(work / f"data{data_imgsz}-{a.train}-{a.val}", a.train, a.val, data_imgsz, seed=0,
+        data = make_dataset(work / f"data{data_imgsz}-{train}-{val}", train, val, data_imgsz, seed=0,
                             video=True)
-        step(3, f"train {a.cfg} for {a.epochs} epochs at {a.imgsz} px on the CPU ({a.train} pictures an epoch, "
-                f"batch {a.batch}; the first epochs' validation may report 'NMS time limit exceeded': expected)")
+        step(3, f"train {cfg} for {epochs} epochs at {imgsz} px on the CPU ({train} pictures an epoch, "
+                f"batch {batch}; the first epochs' validation may report 'NMS time limit exceeded': expected)")
         t_train = time.time()
-        run = train(root, a.cfg, data, a.epochs, a.imgsz, work / "train", batch=a.batch,
-                    extra=[*SHORT_RUN, "--cache", "ram"])
+        run = train_yolov5(root, cfg, data, epochs, imgsz, work / "train", batch=batch,
+                           extra=[*SHORT_RUN, "--cache", "ram"])
         t_train = time.time() - t_train
         best = run / "weights" / "best.pt"
         score = _score(run)
         print(f"\ntrained in {t_train / 60:.1f} min: {score}", flush=True)
-        step(4, f"detect on the validation images ({data_imgsz} px pictures, inference at {a.imgsz} px)")
-        det_images = detect(root, best, data.parent / "images" / "val", a.imgsz, work / "detect", "images")
-        step(5, f"detect on the video ({data_imgsz} px frames, inference at {a.imgsz} px)")
-        det_video = detect(root, best, data.parent / "video.mp4", a.imgsz, work / "detect", "video")
+        step(4, f"detect on the validation images ({data_imgsz} px pictures, inference at {imgsz} px)")
+        det_images = detect(root, best, data.parent / "images" / "val", imgsz, work / "detect", "images")
+        step(5, f"detect on the video ({data_imgsz} px frames, inference at {imgsz} px)")
+        det_video = detect(root, best, data.parent / "video.mp4", imgsz, work / "detect", "video")
     except OSError as e:
         raise YOLOv5Error(str(e)) from e
     print(f"\ndemo finished in {time.time() - t0:.0f}s (training {t_train / 60:.1f} min). Results:")

@@ -26,4 +26,5 @@ def add_arguments(p) -> None:
 def run(args) -> int:
     from ..demo import run_demo
 
-    return run_demo(args)  # still takes the namespace
+    return run_demo(workdir=args.workdir, epochs=args.epochs, train=args.train, val=args.val, imgsz=args.imgsz,
+                    data_imgsz=args.data_imgsz, batch=args.batch, cfg=args.cfg, vendor=not args.no_vendor)

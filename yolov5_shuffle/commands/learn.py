@@ -27,4 +27,5 @@ def add_arguments(p) -> None:
 def run(args) -> int:
     from ..measure.learning import run_learning
 
-    return run_learning(args)  # still takes the namespace
+    return run_learning(cfgs=args.cfgs, group=args.group, workdir=args.workdir, epochs=args.epochs, train=args.train,
+                        val=args.val, imgsz=args.imgsz, batch=args.batch, seeds=args.seeds, out=args.out)

@@ -1,16 +1,34 @@
 """``yolov5-shuffle pick --budget-ms MS``: the most accurate (config, size, runtime) within a latency budget,
-timed on this machine (:mod:`yolov5_shuffle.measure.pick`)."""
+timed on this machine (:mod:`yolov5_shuffle.measure.pick`, whose runtime tables give ``--runtimes`` its
+choices)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from ..argtypes import at_least, image_size, milliseconds
+
 
 def add_arguments(p) -> None:
-    from ..measure.pick import add_arguments as pick_arguments  # argparse and argtypes only: no torch
+    from ..deploy import runtimes as deploy_runtimes
+    from ..measure.pick import EAGER, default_runtimes  # tables only: no torch
 
-    pick_arguments(p)
+    p.add_argument("--budget-ms", type=milliseconds, required=True, help="latency budget per image, ms (batch 1)")
+    p.add_argument("--runtimes", nargs="+", choices=EAGER + deploy_runtimes.names(), default=None,
+                   help=f"runtimes to time each candidate in (default: those of {', '.join(default_runtimes())} "
+                        "installed here); int8/fp16 ones change accuracy, which the table does not know")
+    p.add_argument("--threads", type=at_least(1, "threads"), default=None, help="threads (default: torch's)")
+    p.add_argument("--configs", nargs="+", default=None, help="only these configs of the accuracy table")
+    p.add_argument("--imgsz", nargs="+", type=image_size(), default=None, help="only these input sizes")
+    p.add_argument("--accuracy", type=Path, default=None,
+                   help="yardstick.json or learning.json (`learn --out`) with your own results, instead of the "
+                        "shipped yardstick table")
+    p.add_argument("--reps", type=at_least(1, "timed rounds"), default=20, help="timed rounds per candidate (20)")
+    p.add_argument("--warmup", type=at_least(0, "untimed runs"), default=3, help="untimed runs first (3)")
 
 
 def run(args) -> int:
     from ..measure.pick import run_pick
 
-    return run_pick(args)  # the options are declared beside the core, which reads them from the namespace
+    return run_pick(budget_ms=args.budget_ms, runtimes=args.runtimes, threads=args.threads, configs=args.configs,
+                    imgsz=args.imgsz, accuracy=args.accuracy, reps=args.reps, warmup=args.warmup)

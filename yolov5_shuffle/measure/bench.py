@@ -18,7 +18,6 @@ import tempfile
 import warnings
 from pathlib import Path
 
-from ..argtypes import at_least, image_size
 from ..deploy import runtimes as deploy_runtimes
 from ..errors import UserError
 from .timing import device_name, p90, ratio_medians, time_interleaved
@@ -43,31 +42,6 @@ def quick_runtimes() -> tuple[str, ...]:
 def lower_precision() -> tuple[str, ...]:
     """The runtimes that change the numbers (int8, fp16); the fp32 ones do not."""
     return tuple(r.name for r in deploy_runtimes.all_runtimes() if r.precision != "fp32")
-
-
-def add_arguments(p) -> None:
-    p.add_argument("--cfgs", nargs="+", help="configs to time besides the baselines (default: all of ours)")
-    p.add_argument("--imgsz", nargs="+", type=image_size(), default=None,
-                   help="input sizes, multiples of 32 from 32 to 4096 (default 320 640)")
-    p.add_argument("--runtimes", nargs="+", choices=TORCH_RUNTIMES + deploy_names() + ("cuda",), default=None,
-                   help="default: PyTorch eager/channels_last/compile and every installed deploy runtime "
-                        f"({', '.join(deploy_names())}), plus cuda (fp16, batch 1 and 32) when CUDA is present")
-    p.add_argument("--accuracy", nargs="+", type=Path, default=None,
-                   help="learning.json files from `yolov5-shuffle learn --out`: adds mAP50-against-latency plots "
-                        "(pareto_<size>.png, one panel per runtime, the Pareto front drawn); a config in several "
-                        "files takes the first file's mAP")
-    p.add_argument("--calib", type=Path, default=None,
-                   help="folder of images to calibrate int8 with (default: generated demo images)")
-    p.add_argument("--threads", type=at_least(1, "threads"), default=None,
-                   help="torch/ORT intra-op threads, >= 1 (default: torch's)")
-    p.add_argument("--reps", type=at_least(1, "timed rounds"), default=None,
-                   help="timed rounds per model, >= 1 (default 30; quick 5)")
-    p.add_argument("--warmup", type=at_least(0, "untimed runs"), default=3, help="untimed runs per model first, >= 0")
-    p.add_argument("--quick", action="store_true", help=f"one config per family, 320 only, {'+'.join(quick_runtimes())}, 5 reps")
-    p.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocess per model")
-    p.add_argument("--micro", action="store_true", help="also run the per-block micro-benchmark")
-    p.add_argument("--profile", action="store_true", help="also split each model's eager time by kind of operator")
-    p.add_argument("--out", type=Path, default=Path("runs/bench"), help="JSON, CSV and plots go here")
 
 
 # --- building --------------------------------------------------------------------------------------
@@ -416,56 +390,64 @@ def build_models(names: list[str]) -> dict:
         raise HostNotFound(str(e)) from e
 
 
-def run_bench(a) -> int:
-    for flag, v, lo in (("--threads", a.threads, 1), ("--reps", a.reps, 1), ("--warmup", a.warmup, 0)):
-        if v is not None and v < lo:  # argparse refuses these too; this is for callers passing a namespace
+def run_bench(*, cfgs: list[str] | None, imgsz: list[int] | None, runtimes: list[str] | None,
+              threads: int | None, reps: int | None, warmup: int, out: Path, quick: bool = False,
+              accuracy: list[Path] | None = None, calib: Path | None = None, memory: bool = True,
+              micro: bool = False, profile: bool = False) -> int:
+    """Time ``cfgs`` (default: all of ours, or one per family with ``quick``) and the baselines at each of
+    ``imgsz`` in each of ``runtimes`` (None: every one installed here), ``reps`` interleaved rounds after
+    ``warmup`` untimed runs; tables, JSON, CSV and plots into ``out``. ``accuracy``: learning.json files for
+    the Pareto plots; ``calib``: int8 calibration images; ``memory``: peak memory per model (a subprocess
+    each); ``micro``/``profile``: the per-block micro-benchmark and the per-operator split too."""
+    for flag, v, lo in (("--threads", threads, 1), ("--reps", reps, 1), ("--warmup", warmup, 0)):
+        if v is not None and v < lo:  # argparse refuses these too; this is for other callers
             raise UserError(f"{flag} must be >= {lo}, got {v}")
-    check_out_folder(a.out)
+    check_out_folder(out)
     import torch
 
-    threads = a.threads or torch.get_num_threads()
+    threads = threads or torch.get_num_threads()
     torch.set_num_threads(threads)
-    cfgs = list(a.cfgs or (QUICK if a.quick else OURS))
-    sizes = a.imgsz or ([320] if a.quick else [320, 640])
-    runtimes = list(a.runtimes or (quick_runtimes() if a.quick else TORCH_RUNTIMES + deploy_names()))
-    if a.runtimes is None and torch.cuda.is_available():
+    cfgs = list(cfgs or (QUICK if quick else OURS))
+    sizes = imgsz or ([320] if quick else [320, 640])
+    with_cuda = runtimes is None and torch.cuda.is_available()  # the default list adds cuda where there is one
+    runtimes = list(runtimes or (quick_runtimes() if quick else TORCH_RUNTIMES + deploy_names()))
+    if with_cuda:
         runtimes.append("cuda")
     runtimes = installed_runtimes(runtimes)
-    calib_folder = getattr(a, "calib", None)
-    if calib_folder is not None and not Path(calib_folder).is_dir():
-        raise UserError(f"--calib {calib_folder}: no such folder")
-    reps = a.reps or (5 if a.quick else 30)
+    if calib is not None and not Path(calib).is_dir():
+        raise UserError(f"--calib {calib}: no such folder")
+    reps = reps or (5 if quick else 30)
     names = list(dict.fromkeys(list(BASELINES) + cfgs))
     models = build_models(names)
     info = {"device": device_name(), "threads": threads, "torch": torch.__version__, "reps": reps,
-            "warmup": a.warmup, "python": platform.python_version()}
+            "warmup": warmup, "python": platform.python_version()}
     if "cuda" in runtimes:
         info["gpu"] = torch.cuda.get_device_name(0)
     print(f"device: {info['device']}; torch {info['torch']}, {threads} threads; {reps} interleaved rounds")
     from ..deploy.files import scratch
 
     with scratch("yolov5-shuffle-bench") as work:  # int8 calibration images; removed on error and Ctrl-C too
-        calib = _calibration_images(calib_folder, runtimes, work)
+        calib_images = _calibration_images(calib, runtimes, work)
         rows = []
-        for imgsz in sizes:
-            flops = {c: gflops(m, imgsz) for c, m in models.items()}
-            mem = {} if a.no_memory else {c: _peak_memory(c, imgsz, threads) for c in names}
+        for size in sizes:
+            flops = {c: gflops(m, size) for c, m in models.items()}
+            mem = {} if not memory else {c: _peak_memory(c, size, threads) for c in names}
             for rt in runtimes:
-                rows += time_runtime(rt, models, imgsz, threads, calib, reps, a.warmup, mem, flops)
+                rows += time_runtime(rt, models, size, threads, calib_images, reps, warmup, mem, flops)
     table = "\n\n".join((markdown_table(rows), best_runtime_table(rows), best_runtime_table(rows, fp32_only=False)))
     print(f"\nMeasured on {info['device']}, {threads} threads, torch {info['torch']}; batch 1 unless noted; "
           f"ratios are per-round medians against the baseline timed in the same round.\n")
     print(table)
-    out = write_results(rows, info, table, Path(a.out), getattr(a, "accuracy", None))
-    if a.profile:
-        from . import profile
+    out = write_results(rows, info, table, Path(out), accuracy)
+    if profile:
+        from . import profile as operators
 
-        for imgsz in sizes:
-            print(f"profiling {len(names)} models at {imgsz} px", flush=True)
-            text = profile.markdown({c: profile.profile_model(m, imgsz) for c, m in models.items()}, imgsz, threads)
+        for size in sizes:
+            print(f"profiling {len(names)} models at {size} px", flush=True)
+            text = operators.markdown({c: operators.profile_model(m, size) for c, m in models.items()}, size, threads)
             print("\n" + text)
-            (out / f"profile_{imgsz}.md").write_text(text + "\n")
-    if a.micro:
+            (out / f"profile_{size}.md").write_text(text + "\n")
+    if micro:
         from .microbench import run_micro
 
         run_micro(reps=reps, threads=threads, out=out)

@@ -133,20 +133,24 @@ def check_learning(cfgs: list[str], out: Path | None) -> dict:
     return hosts
 
 
-def run_learning(a) -> int:
-    cfgs = a.cfgs or list(GROUPS[getattr(a, "group", None) or "s"])
-    hosts = check_learning(cfgs, a.out)
-    work = Path(a.workdir).resolve()
+def run_learning(*, cfgs: list[str] | None, group: str = "s", workdir: Path, epochs: int, train: int, val: int,
+                 imgsz: int, batch: int, seeds: list[int] | None = None, out: Path | None = None) -> int:
+    """Train ``cfgs`` (default: the ``group``'s) once per seed of ``seeds`` (default 0) on ``train``/``val``
+    generated images at ``imgsz`` under ``workdir``, all alike; print the table, and write it (markdown and
+    JSON) into ``out`` when given."""
+    cfgs = cfgs or list(GROUPS[group])
+    hosts = check_learning(cfgs, out)
+    work = Path(workdir).resolve()
     try:
-        data = make_dataset(work / "data", a.train, a.val, a.imgsz, seed=0)
+        data = make_dataset(work / "data", train, val, imgsz, seed=0)
         rows = []
-        seeds = list(dict.fromkeys(getattr(a, "seeds", None) or [0]))
+        seeds = list(dict.fromkeys(seeds or [0]))
         jobs = [(cfg, seed) for cfg in cfgs for seed in seeds]
         for i, (cfg, seed) in enumerate(jobs, 1):
             print(f"\n[{i}/{len(jobs)}] training {cfg}" + (f", seed {seed}" if len(seeds) > 1 else ""), flush=True)
             t0 = time.perf_counter()
             project = work / ("runs" if hosts[cfg].dialect == "yolov5" else f"runs-{hosts[cfg].name}")
-            run = hosts[cfg].train(cfg, data, a.epochs, a.imgsz, project, a.batch, seed, hyp=HYP)
+            run = hosts[cfg].train(cfg, data, epochs, imgsz, project, batch, seed, hyp=HYP)
             results = read_any_results(run)
             dt = time.perf_counter() - t0
             rows.append({"cfg": cfg, "seed": seed, "params": count_params(run / "weights" / "best.pt"),
@@ -155,13 +159,13 @@ def run_learning(a) -> int:
         raise YOLOv5Error(str(e)) from e
     where = (torch.cuda.get_device_name(0) if torch.cuda.is_available()
              else f"{device_name()}, {torch.get_num_threads()} threads")
-    header = (f"{a.epochs} epochs, {a.train} train / {a.val} val generated images at {a.imgsz} px, batch {a.batch}, "
+    header = (f"{epochs} epochs, {train} train / {val} val generated images at {imgsz} px, batch {batch}, "
               f"AdamW + hyps/hyp.demo.yaml, from scratch, seed{'s' if len(seeds) > 1 else ''} "
               f"{', '.join(map(str, seeds))}; {where}, torch {torch.__version__}")
     table = markdown(rows, header)
     print("\n" + table)
-    if a.out:
-        out = Path(a.out)
+    if out:
+        out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         (out / "learning.md").write_text(table + "\n")
         (out / "learning.json").write_text(json.dumps({"setup": header, "rows": rows}, indent=1))

@@ -11,14 +11,12 @@ naming the budget and the fastest option measured, exit 2.
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import statistics
 import time
 from pathlib import Path
 
-from ..argtypes import at_least, image_size
 from ..errors import UserError
 from ..deploy import runtimes as deploy_runtimes
 
@@ -33,32 +31,6 @@ def fp32_runtimes() -> tuple[str, ...]:
 def default_runtimes() -> tuple[str, ...]:
     """PyTorch eager and the fp32 deploy runtimes: timed where installed, skipped with a line elsewhere."""
     return ("eager",) + fp32_runtimes()[len(EAGER):]
-
-
-def budget_ms(text: str) -> float:
-    """A latency budget: a positive number of milliseconds."""
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive number of milliseconds, got {text!r}") from None
-    if not v > 0 or v == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number of milliseconds, got {text!r}")
-    return v
-
-
-def add_arguments(p) -> None:
-    p.add_argument("--budget-ms", type=budget_ms, required=True, help="latency budget per image, ms (batch 1)")
-    p.add_argument("--runtimes", nargs="+", choices=EAGER + deploy_runtimes.names(), default=None,
-                   help=f"runtimes to time each candidate in (default: those of {', '.join(default_runtimes())} "
-                        "installed here); int8/fp16 ones change accuracy, which the table does not know")
-    p.add_argument("--threads", type=at_least(1, "threads"), default=None, help="threads (default: torch's)")
-    p.add_argument("--configs", nargs="+", default=None, help="only these configs of the accuracy table")
-    p.add_argument("--imgsz", nargs="+", type=image_size(), default=None, help="only these input sizes")
-    p.add_argument("--accuracy", type=Path, default=None,
-                   help="yardstick.json or learning.json (`learn --out`) with your own results, instead of the "
-                        "shipped yardstick table")
-    p.add_argument("--reps", type=at_least(1, "timed rounds"), default=20, help="timed rounds per candidate (20)")
-    p.add_argument("--warmup", type=at_least(0, "untimed runs"), default=3, help="untimed runs first (3)")
 
 
 # --- accuracy -----------------------------------------------------------------------------------------
@@ -199,28 +171,33 @@ def choose(timed: list[dict], budget: float) -> dict:
     return max(fits, key=lambda t: (t["mAP50-95"], -t["median_ms"]))
 
 
-def run_pick(a) -> int:
-    rows, src = load_accuracy(a.accuracy)
-    pts = candidates(rows, a.configs, a.imgsz)
+def run_pick(*, budget_ms: float, runtimes: list[str] | None = None, threads: int | None = None,
+             configs: list[str] | None = None, imgsz: list[int] | None = None, accuracy: Path | None = None,
+             reps: int, warmup: int) -> int:
+    """Time the accuracy table's (config, size) points (``accuracy``, default the shipped table; filtered by
+    ``configs`` and ``imgsz``) in each of ``runtimes`` (default: :func:`default_runtimes` installed here), batch 1
+    on ``threads``, ``reps`` rounds after ``warmup``; print what fits ``budget_ms`` and the pick last."""
+    rows, src = load_accuracy(accuracy)
+    pts = candidates(rows, configs, imgsz)
     import torch
 
     from ..cfg_check import require_patched_host
 
     require_patched_host()
-    runtimes = _runtimes(a.runtimes)
+    runtimes = _runtimes(runtimes)
     if not runtimes:
         raise UserError("none of the runtimes asked for is installed here (see the lines above)")
-    threads = a.threads or torch.get_num_threads()
-    timed = time_points(pts, runtimes, threads, a.reps, a.warmup)
+    threads = threads or torch.get_num_threads()
+    timed = time_points(pts, runtimes, threads, reps, warmup)
     if not timed:
         raise UserError("no candidate could be timed in any runtime (see the lines above)")
     from .timing import device_name
 
-    print(f"\nbudget {a.budget_ms:g} ms; latency: batch 1, {threads} threads, {device_name()}, median of {a.reps}")
-    print(table(timed, a.budget_ms))
+    print(f"\nbudget {budget_ms:g} ms; latency: batch 1, {threads} threads, {device_name()}, median of {reps}")
+    print(table(timed, budget_ms))
     for (recipe, device) in dict.fromkeys((t["recipe"], t["device"]) for t in timed):
         print(f"accuracy: recipe '{recipe}', trained on {device} (from {src})")
-    best = choose(timed, a.budget_ms)
+    best = choose(timed, budget_ms)
     print(f"pick: {Path(best['cfg']).name} at {best['imgsz']} px in {best['runtime']}: {best['median_ms']:.1f} ms, "
           f"mAP50-95 {best['mAP50-95']:.3f} (recipe '{best['recipe']}')")
     return 0

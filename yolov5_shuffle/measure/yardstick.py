@@ -22,7 +22,6 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from ..argtypes import at_least, image_size, positive
 from ..errors import UserError
 from .curves import finished, plateau, read_curve
 
@@ -75,40 +74,6 @@ GRIDS = {
 }
 
 
-def add_arguments(p) -> None:
-    p.add_argument("--grid", choices=tuple(GRIDS), default="cpu",
-                   help="gpu: the whole grid (lent GPU); cpu: the n pair at 160 px, one seed (2 cores, < 1 h; "
-                        "default); smoke: seconds, checks the machinery")
-    p.add_argument("--cfgs", nargs="+", default=None, help="only these configs of the grid, or others at --imgsz")
-    p.add_argument("--imgsz", nargs="+", type=image_size(), default=None, help="only these sizes")
-    p.add_argument("--seeds", nargs="+", type=at_least(0, "a random seed"), default=None, help="instead of the grid's")
-    p.add_argument("--epochs", type=positive, default=None, help="instead of the recipe's")
-    p.add_argument("--train", type=positive, default=None, help="generated training images, instead of the recipe's")
-    p.add_argument("--val", type=positive, default=None, help="generated validation images, instead of the recipe's")
-    p.add_argument("--batch", type=positive, default=None, help="instead of the recipe's")
-    p.add_argument("--parallel", type=positive, default=1, help="runs side by side (GPU: 8-12; default 1)")
-    p.add_argument("--workers", type=at_least(0, "data-loader workers"), default=0,
-                   help="data-loader workers per run (default 0; GPU: 1-2)")
-    p.add_argument("--threads", type=positive, default=None, help="torch/OpenMP threads per run (default: torch's)")
-    p.add_argument("--cache", choices=("ram", "disk", "none"), default="none", help="YOLOv5 --cache (GPU: ram)")
-    p.add_argument("--device", default=None, help="train.py --device (default: the GPU where there is one)")
-    p.add_argument("--deadline-min", type=float, default=None,
-                   help="stop runs still going after this many minutes (they are listed, not reported)")
-    p.add_argument("--workdir", type=Path, default=Path("runs/yardstick"), help="data, runs and logs go here")
-    p.add_argument("--out", type=Path, default=Path("docs/accuracy"),
-                   help="yardstick.json (rows merged with earlier ones), README table and plots go here")
-    p.add_argument("--bench", type=Path, default=None,
-                   help="bench.json from `yolov5-shuffle bench`: adds the mAP50-95-against-latency front plot")
-    p.add_argument("--no-vendor", action="store_true",
-                   help="use third_party/yolov5 as it is when it is patched (a device machine without network)")
-    p.add_argument("--report-only", action="store_true", help="train nothing: rewrite the report from --out")
-    p.add_argument("--add", type=Path, nargs="+", default=None,
-                   help="with --report-only: merge the rows of these yardstick.json files (e.g. from a GPU run) "
-                        "into --out's first")
-    p.add_argument("--ship", action="store_true",
-                   help="also copy the rows into the package's table (what `pick` reads after pip install)")
-
-
 # --- the grid -----------------------------------------------------------------------------------------
 
 @dataclass
@@ -129,23 +94,37 @@ class Job:
         return f"{Path(self.cfg).stem}@{self.imgsz} seed {self.seed}"
 
 
-def plan(a) -> tuple[Recipe, list[tuple[str, int, int]], str]:
-    """The recipe and the (cfg, imgsz, seed) runs the arguments ask for; refuses an empty selection."""
-    grid = GRIDS[a.grid]
-    changes = {k: getattr(a, k) for k in ("epochs", "train", "val", "batch") if getattr(a, k, None)}
+@dataclass(frozen=True)
+class RunOptions:
+    """How each run's train.py is started: data-loader workers, YOLOv5 ``--cache``, ``--device`` (None: the GPU
+    where there is one) and torch/OpenMP threads (None: torch's)."""
+
+    workers: int
+    cache: str
+    device: str | None = None
+    threads: int | None = None
+
+
+def plan(*, grid: str, cfgs: list[str] | None = None, imgsz: list[int] | None = None, seeds: list[int] | None = None,
+         epochs: int | None = None, train: int | None = None, val: int | None = None,
+         batch: int | None = None) -> tuple[Recipe, list[tuple[str, int, int]], str]:
+    """The recipe and the (cfg, imgsz, seed) runs asked for: the ``grid``'s, narrowed to (or extended by)
+    ``cfgs`` and ``imgsz``, with ``seeds`` and the recipe's epochs, train, val and batch replaced where given."""
+    grid = GRIDS[grid]
+    changes = {k: v for k, v in (("epochs", epochs), ("train", train), ("val", val), ("batch", batch)) if v}
     recipe = replace(grid.recipe, **changes)
     if changes:
         recipe = replace(recipe, name=f"{recipe.name} ({', '.join(f'{k} {v}' for k, v in changes.items())})")
     points = list(grid.points)
-    if a.cfgs:
-        known = [p for p in points if p[0] in a.cfgs or Path(p[0]).name in a.cfgs]
-        points = known or [(c, s) for c in a.cfgs for s in (a.imgsz or sorted({s for _, s in grid.points}))]
-    if a.imgsz:
-        points = [p for p in points if p[1] in a.imgsz] or [(c, s) for c in dict.fromkeys(c for c, _ in points)
-                                                            for s in a.imgsz]
+    if cfgs:
+        known = [p for p in points if p[0] in cfgs or Path(p[0]).name in cfgs]
+        points = known or [(c, s) for c in cfgs for s in (imgsz or sorted({s for _, s in grid.points}))]
+    if imgsz:
+        points = [p for p in points if p[1] in imgsz] or [(c, s) for c in dict.fromkeys(c for c, _ in points)
+                                                          for s in imgsz]
     if max(s for _, s in points) > recipe.data_imgsz:
         recipe = replace(recipe, data_imgsz=max(s for _, s in points))  # data at the largest size trained at
-    seeds = tuple(dict.fromkeys(a.seeds)) if a.seeds else grid.seeds
+    seeds = tuple(dict.fromkeys(seeds)) if seeds else grid.seeds
     runs = [(c, s, seed) for c, s in points for seed in seeds]  # in the grid's order of priority, all seeds each
     return recipe, runs, grid.note
 
@@ -157,15 +136,15 @@ def _child_env(threads: int | None) -> dict:
     return env
 
 
-def _start(job: Job, data: Path, recipe: Recipe, a) -> None:
+def _start(job: Job, data: Path, recipe: Recipe, options: RunOptions) -> None:
     spec = {"cfg": job.cfg, "imgsz": job.imgsz, "seed": job.seed, "data": str(data), "epochs": recipe.epochs,
-            "batch": recipe.batch, "project": str(job.project), "workers": a.workers, "cache": a.cache,
-            "device": a.device}
+            "batch": recipe.batch, "project": str(job.project), "workers": options.workers, "cache": options.cache,
+            "device": options.device}
     job.project.parent.mkdir(parents=True, exist_ok=True)
     job.log.parent.mkdir(parents=True, exist_ok=True)
     with job.log.open("w") as log:
         job.proc = subprocess.Popen([sys.executable, "-m", "yolov5_shuffle.measure.yardstick", json.dumps(spec)],
-                                    stdout=log, stderr=subprocess.STDOUT, env=_child_env(a.threads),
+                                    stdout=log, stderr=subprocess.STDOUT, env=_child_env(options.threads),
                                     start_new_session=True)  # its own group: a deadline stops train.py too
     job.started = time.time()
 
@@ -201,11 +180,12 @@ def _progress(jobs: list[Job], recipe: Recipe, t0: float) -> str:
             f"ended) after {el / 60:.1f} min{eta}; running: {', '.join(running) or '-'}")
 
 
-def run_jobs(jobs: list[Job], data: Path, recipe: Recipe, a, poll_s: float = 5.0, report_s: float = 30.0) -> None:
-    """At most ``a.parallel`` jobs at once, in order; progress every ``report_s``; jobs still running at the
-    deadline are stopped (left with returncode None: not finished)."""
+def run_jobs(jobs: list[Job], data: Path, recipe: Recipe, options: RunOptions, *, parallel: int,
+             deadline_min: float | None = None, poll_s: float = 5.0, report_s: float = 30.0) -> None:
+    """At most ``parallel`` jobs at once, in order; progress every ``report_s``; jobs still running
+    ``deadline_min`` minutes after the start are stopped (left with returncode None: not finished)."""
     t0, last = time.time(), 0.0
-    deadline = t0 + a.deadline_min * 60 if a.deadline_min else None
+    deadline = t0 + deadline_min * 60 if deadline_min else None
     queue = list(jobs)
     try:
         while queue or any(j.proc and not j.ended for j in jobs):
@@ -219,11 +199,11 @@ def run_jobs(jobs: list[Job], data: Path, recipe: Recipe, a, poll_s: float = 5.0
                     if j.proc and not j.ended:
                         _stop(j)
                         j.ended = time.time()
-                print(f"deadline ({a.deadline_min} min): stopped the runs still going; "
+                print(f"deadline ({deadline_min} min): stopped the runs still going; "
                       f"{len(queue)} never started", flush=True)
                 return
-            while queue and sum(1 for j in jobs if j.proc and not j.ended) < a.parallel:
-                _start(queue.pop(0), data, recipe, a)
+            while queue and sum(1 for j in jobs if j.proc and not j.ended) < parallel:
+                _start(queue.pop(0), data, recipe, options)
             if time.time() - last >= report_s:
                 print(_progress(jobs, recipe, t0), flush=True)
                 last = time.time()
@@ -292,14 +272,14 @@ def load_rows(path: Path) -> list[dict]:
 
 # --- the command --------------------------------------------------------------------------------------
 
-def _check(a) -> None:
+def _check(out: Path, bench: Path | None, deadline_min: float | None) -> None:
     from .bench import check_out_folder
 
-    check_out_folder(a.out)
-    if a.bench is not None and not Path(a.bench).is_file():
-        raise UserError(f"--bench {a.bench}: no such file")
-    if a.deadline_min is not None and a.deadline_min <= 0:
-        raise UserError(f"--deadline-min must be a positive number of minutes, got {a.deadline_min}")
+    check_out_folder(out)
+    if bench is not None and not Path(bench).is_file():
+        raise UserError(f"--bench {bench}: no such file")
+    if deadline_min is not None and deadline_min <= 0:
+        raise UserError(f"--deadline-min must be a positive number of minutes, got {deadline_min}")
 
 
 def _interrupted(signum, frame):
@@ -320,30 +300,48 @@ def check_cfgs(cfgs) -> None:
             raise UserError(f"--cfgs {c}: {e}") from None
 
 
-def run_yardstick(a) -> int:
+def _report_only(table: Path, old: list[dict], add: list[Path] | None, out: Path, bench: Path | None,
+                 ship: bool) -> int:
+    """Train nothing: merge ``add``'s rows into ``table`` (when given) and rewrite the report."""
+    from .yardstick_report import write_report
+
+    for f in add or ():
+        if not Path(f).is_file():
+            raise UserError(f"--add {f}: no such file")
+        old = merge_rows(old, load_rows(f))
+    if add:
+        write_json(table, {"rows": old})
+    write_report(old, Path(out), bench, ship=ship)
+    return 0
+
+
+def run_yardstick(*, grid: str, cfgs: list[str] | None = None, imgsz: list[int] | None = None,
+                  seeds: list[int] | None = None, epochs: int | None = None, train: int | None = None,
+                  val: int | None = None, batch: int | None = None, parallel: int, options: RunOptions,
+                  deadline_min: float | None = None, workdir: Path, out: Path, bench: Path | None = None,
+                  vendor: bool = True, report_only: bool = False, add: list[Path] | None = None,
+                  ship: bool = False) -> int:
+    """Train the runs :func:`plan` makes of ``grid`` .. ``batch``, ``parallel`` at a time (each started with
+    ``options``; stopped after ``deadline_min``), data and runs under ``workdir``; merge the finished ones into
+    ``out``/yardstick.json and write the report (with ``bench``'s front plot; ``ship``: into the package's
+    table too). ``vendor`` False: third_party/yolov5 as it is. ``report_only``: train nothing, merge ``add``."""
     from ..hosts.scripts import ensure_yolov5
     from .yardstick_report import write_report
 
-    _check(a)
-    table = Path(a.out) / "yardstick.json"
+    _check(out, bench, deadline_min)
+    table = Path(out) / "yardstick.json"
     old = load_rows(table)
-    if a.report_only:
-        for f in a.add or ():
-            if not Path(f).is_file():
-                raise UserError(f"--add {f}: no such file")
-            old = merge_rows(old, load_rows(f))
-        if a.add:
-            write_json(table, {"rows": old})
-        write_report(old, Path(a.out), a.bench, ship=a.ship)
-        return 0
-    recipe, runs, note = plan(a)
+    if report_only:
+        return _report_only(table, old, add, out, bench, ship)
+    recipe, runs, note = plan(grid=grid, cfgs=cfgs, imgsz=imgsz, seeds=seeds, epochs=epochs, train=train, val=val,
+                              batch=batch)
     check_cfgs(c for c, _, _ in runs)
     from ..dataset import Scene, make_dataset
 
     print(f"yardstick: {len(runs)} runs ({recipe.epochs} epochs, {recipe.train} train / {recipe.val} val images "
-          f"generated at {recipe.data_imgsz} px), {a.parallel} at a time" + (f"; {note}" if note else ""), flush=True)
-    work = Path(a.workdir).resolve()
-    ensure_yolov5(vendor=not a.no_vendor)
+          f"generated at {recipe.data_imgsz} px), {parallel} at a time" + (f"; {note}" if note else ""), flush=True)
+    work = Path(workdir).resolve()
+    ensure_yolov5(vendor=vendor)
     data = make_dataset(work / f"data-{recipe.data_imgsz}-{recipe.train}-{recipe.val}", recipe.train, recipe.val,
                         recipe.data_imgsz, seed=0, scene=Scene(**recipe.scene))
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -351,10 +349,10 @@ def run_yardstick(a) -> int:
                 work / "logs" / stamp / f"{Path(c).stem}_{s}_s{seed}.log") for c, s, seed in runs]
     previous = signal.signal(signal.SIGTERM, _interrupted)  # a killed yardstick stops its runs too
     try:
-        run_jobs(jobs, data, recipe, a)
+        run_jobs(jobs, data, recipe, options, parallel=parallel, deadline_min=deadline_min)
     finally:
         signal.signal(signal.SIGTERM, previous)
-    device = device_label(a.device, a.threads)
+    device = device_label(options.device, options.threads)
     rows, refused = [], []
     for j in jobs:
         row, why = row_of(j, recipe, device)
@@ -363,7 +361,7 @@ def run_yardstick(a) -> int:
         print(f"not reported, did not finish its schedule: {line}", flush=True)
     if rows:
         write_json(table, {"rows": merge_rows(old, rows)})
-        write_report(merge_rows(old, rows), Path(a.out), a.bench, ship=a.ship)
+        write_report(merge_rows(old, rows), Path(out), bench, ship=ship)
     if not rows:
         raise UserError(f"none of the {len(jobs)} runs finished its schedule (lines above; logs in "
                         f"{work / 'logs' / stamp}); nothing written")
