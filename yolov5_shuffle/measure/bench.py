@@ -251,6 +251,25 @@ def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]
     return front
 
 
+def read_accuracy(accuracy_files: list[Path]) -> dict[str, float]:
+    """config -> mAP50 from ``learn --out`` JSON files (a config in several files: the first file's runs, their
+    mean over seeds); a file that is missing or not such a JSON is refused by name (before any timing)."""
+    from .learning import summarise
+
+    acc = {}
+    for f in accuracy_files:
+        try:
+            rows = json.loads(Path(f).read_text())["rows"]
+            for s in summarise(rows):
+                acc.setdefault(s["cfg"], s["mAP50"])
+        except OSError as e:
+            raise UserError(f"--accuracy {f}: cannot read it ({e.strerror or e})") from None
+        except (ValueError, TypeError, KeyError, AttributeError):
+            raise UserError(f"--accuracy {f}: not a learning.json of `yolov5-shuffle learn --out` "
+                            "(JSON with a list of rows holding cfg and mAP50)") from None
+    return acc
+
+
 def plot_pareto(rows: list[dict], accuracy_files: list[Path], out: Path) -> list[Path]:
     """mAP50 (from learn) against measured latency, one panel per runtime, one file per size; the
     configs no other config beats on both axes (the Pareto front) are joined by a line."""
@@ -259,12 +278,7 @@ def plot_pareto(rows: list[dict], accuracy_files: list[Path], out: Path) -> list
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .learning import summarise
-
-    acc = {}
-    for f in accuracy_files:  # a config in several files: the first file's runs count (their mean, over seeds)
-        for s in summarise(json.loads(Path(f).read_text())["rows"]):
-            acc.setdefault(s["cfg"], s["mAP50"])
+    acc = read_accuracy(accuracy_files)
     files = []
     for imgsz in sorted({r["imgsz"] for r in rows}):
         sub = [r for r in rows if r["imgsz"] == imgsz and r["cfg"] in acc]
@@ -338,16 +352,16 @@ def _progress(label):
     return show
 
 
-def check_out_folder(out: Path) -> Path:
-    """--out must be (or become) a writable folder: refused before minutes of timing, not after."""
+def check_out_folder(out: Path, flag: str = "--out") -> Path:
+    """--out must be (or become) a writable folder: refused before minutes of timing (or training), not after."""
     import os
 
     out = Path(out)
     blocker = next((p for p in (out, *out.parents) if p.exists()), Path("."))
     if not blocker.is_dir():
-        raise UserError(f"--out {out}: {blocker} is a file, not a folder; results would be lost")
+        raise UserError(f"{flag} {out}: {blocker} is a file, not a folder; results would be lost")
     if not os.access(blocker, os.W_OK):
-        raise UserError(f"--out {out}: folder {blocker} is not writable; results would be lost")
+        raise UserError(f"{flag} {out}: folder {blocker} is not writable; results would be lost")
     return out
 
 
@@ -429,7 +443,10 @@ def run_bench(a) -> int:
     runtimes = list(a.runtimes or (quick_runtimes() if a.quick else TORCH_RUNTIMES + deploy_names()))
     if a.runtimes is None and torch.cuda.is_available():
         runtimes.append("cuda")
+    if "cuda" in runtimes and not torch.cuda.is_available():
+        raise UserError("--runtimes cuda: no CUDA device here (torch.cuda.is_available() is False)")
     runtimes = _installed(runtimes)
+    read_accuracy(getattr(a, "accuracy", None) or [])
     calib_folder = getattr(a, "calib", None)
     if calib_folder is not None and not Path(calib_folder).is_dir():
         raise UserError(f"--calib {calib_folder}: no such folder")

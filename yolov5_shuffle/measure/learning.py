@@ -120,13 +120,17 @@ def summarise(rows: list[dict]) -> list[dict]:
     return out
 
 
-def check_learning(cfgs: list[str], out: Path | None) -> dict:
-    """Refuse what would fail after minutes of work: a config no host resolves, an --out that is a file.
-    Returns config -> its host."""
+def check_learning(cfgs: list[str], out: Path | None, workdir: Path | None = None) -> dict:
+    """Refuse what would fail after minutes of work: a config no host resolves, an --out (or --workdir) that is,
+    or lies under, a file. Returns config -> its host."""
     from ..hosts import host_for
+    from .bench import check_out_folder
 
     if out is not None and Path(out).exists() and not Path(out).is_dir():
         raise UserError(f"--out {out}: is a file, not a folder; the table would be lost after training")
+    for flag, folder in (("--out", out), ("--workdir", workdir)):
+        if folder is not None:
+            check_out_folder(folder, flag)
     hosts = {}
     for cfg in cfgs:
         hosts[cfg] = host_for(cfg)
@@ -140,7 +144,7 @@ def check_learning(cfgs: list[str], out: Path | None) -> dict:
 
 def run_learning(a) -> int:
     cfgs = a.cfgs or list(GROUPS[getattr(a, "group", None) or "s"])
-    hosts = check_learning(cfgs, a.out)
+    hosts = check_learning(cfgs, a.out, a.workdir)
     work = Path(a.workdir).resolve()
     try:
         data = make_dataset(work / "data", a.train, a.val, a.imgsz, seed=0)
