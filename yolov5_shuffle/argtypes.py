@@ -54,3 +54,11 @@ def fraction(text: str) -> float:
     if not 0 <= v <= 1:
         raise argparse.ArgumentTypeError(f"must be from 0 to 1, got {v}")
     return v
+
+
+def sha256_hex(text: str) -> str:
+    """A sha256 as 64 hex digits (any case): a typo is refused before a download, not after."""
+    v = text.strip().lower()
+    if len(v) != 64 or any(c not in "0123456789abcdef" for c in v):
+        raise argparse.ArgumentTypeError(f"expected 64 hex digits (a sha256), got {text!r}")
+    return v

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from ..errors import UserError
 from . import runtimes
+from .files import exclusive
 from .run import METADATA, REPORT_JSON, ExportRun
 
 CALIB_IMAGES = 64
@@ -123,8 +124,9 @@ def export_checkpoint(weights: Path, to: list[str] | None = None, imgsz: int = 6
     out = Path(out or weights.with_name(f"{weights.stem}_export"))
     meta = {"imgsz": imgsz, "stride": stride, "names": names, "weights": str(weights.resolve()),
             "weights_sha256": sha256(weights)}
-    earlier = check_folder(out, meta)
-    run = ExportRun(model, meta, out, weights.stem, threads, log)
-    run.score_torch(val_images)
-    rows = run.export_all(chosen, calib_array)
-    return run.report(rows, earlier, weights)
+    with exclusive(out, "--out"):  # two exports into one folder at once: the second is refused
+        earlier = check_folder(out, meta)
+        run = ExportRun(model, meta, out, weights.stem, threads, log)
+        run.score_torch(val_images)
+        rows = run.export_all(chosen, calib_array)
+        return run.report(rows, earlier, weights)
