@@ -130,3 +130,33 @@ def test_yolo_refuses_a_mistyped_mode_in_one_line(tmp_path):
     r = _yolo(tmp_path, "trian", "model=yolo11n-shufflenetv2.yaml")
     assert r.returncode == 2, r.stderr
     assert r.stderr.strip().startswith("yolov5-shuffle yolo: 'trian'") and len(r.stderr.strip().splitlines()) == 1
+
+
+# --- a full disk: the path that could not be written, not "[Errno 28]" or a missing temporary name ---------------
+
+def test_dataset_names_its_folder_on_a_full_disk_and_leaves_nothing(tmp_path, monkeypatch, capsys):
+    from yolov5_shuffle import dataset
+
+    monkeypatch.setattr(dataset.cv2, "imwrite", lambda *a, **k: False)  # what OpenCV does on a full disk
+    out = tmp_path / "ds"
+    code = cli.main(["dataset", "--out", str(out), "--train", "2", "--val", "1", "--imgsz", "64"])
+    _refused(capsys, code, "dataset", f"{out}: cannot write it")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_detect_drawing_names_the_image_it_cannot_write_on_a_full_disk(tmp_path, monkeypatch):
+    import errno
+
+    import numpy as np
+
+    from yolov5_shuffle.deploy import exported
+    from yolov5_shuffle.errors import UserError
+
+    def full(self, data):
+        Path(self).write_text("")  # a partial file, as a full disk leaves
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(exported.Path, "write_bytes", full)
+    with pytest.raises(UserError, match="val_0.jpg: cannot write it: No space left"):
+        exported.write_image(tmp_path / "val_0.jpg", np.zeros((32, 32, 3), np.uint8))
+    assert list(tmp_path.iterdir()) == []

@@ -1,4 +1,5 @@
-"""Files and folders written whole or not at all, and the leftovers of a killed run cleaned up later.
+"""Files and folders written whole or not at all, the leftovers of a killed run cleaned up later, one run at a
+time per output folder (:func:`exclusive`), and output folders checked before the work (:func:`check_out_folder`).
 
 Every temporary name carries the writing process's id (``.<stem>-<pid>-<random>``), so a later run can
 tell a folder of a run that is still going (leave it) from one of a run that was killed (remove it).
@@ -148,3 +149,14 @@ def exclusive(folder: Path, flag: str = "--out"):
     finally:
         if fd is not None:
             os.close(fd)
+
+
+def check_out_folder(out: Path, flag: str = "--out") -> Path:
+    """--out must be (or become) a writable folder: refused before minutes of timing (or training), not after."""
+    out = Path(out)
+    blocker = next((p for p in (out, *out.parents) if p.exists()), Path("."))
+    if not blocker.is_dir():
+        raise UserError(f"{flag} {out}: {blocker} is a file, not a folder; results would be lost")
+    if not os.access(blocker, os.W_OK):
+        raise UserError(f"{flag} {out}: folder {blocker} is not writable; results would be lost")
+    return out

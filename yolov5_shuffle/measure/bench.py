@@ -20,6 +20,7 @@ from pathlib import Path
 
 from ..argtypes import at_least, image_size
 from ..deploy import runtimes as deploy_runtimes
+from ..deploy.files import check_out_folder
 from ..errors import UserError
 from .timing import device_name, p90, ratio_medians, time_interleaved
 
@@ -350,19 +351,6 @@ def _progress(label):
             print(f"  {label}: round {i}/{n}", flush=True)
 
     return show
-
-
-def check_out_folder(out: Path, flag: str = "--out") -> Path:
-    """--out must be (or become) a writable folder: refused before minutes of timing (or training), not after."""
-    import os
-
-    out = Path(out)
-    blocker = next((p for p in (out, *out.parents) if p.exists()), Path("."))
-    if not blocker.is_dir():
-        raise UserError(f"{flag} {out}: {blocker} is a file, not a folder; results would be lost")
-    if not os.access(blocker, os.W_OK):
-        raise UserError(f"{flag} {out}: folder {blocker} is not writable; results would be lost")
-    return out
 
 
 def _peak_memory(cfg: str, imgsz: int, threads: int) -> float:
