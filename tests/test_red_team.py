@@ -160,3 +160,39 @@ def test_detect_drawing_names_the_image_it_cannot_write_on_a_full_disk(tmp_path,
     with pytest.raises(UserError, match="val_0.jpg: cannot write it: No space left"):
         exported.write_image(tmp_path / "val_0.jpg", np.zeros((32, 32, 3), np.uint8))
     assert list(tmp_path.iterdir()) == []
+
+
+# --- export's report: a hostile folder, and a report that fails half-way ----------------------------------------
+
+def test_export_refuses_a_folder_whose_report_name_is_a_folder(tmp_path):
+    from yolov5_shuffle.deploy.export import check_folder
+    from yolov5_shuffle.errors import UserError
+
+    (tmp_path / "export.json").mkdir()
+    with pytest.raises(UserError, match="its export.json is not a file"):
+        check_folder(tmp_path, {"weights": "w.pt", "weights_sha256": "0" * 64, "imgsz": 64})
+
+
+def test_export_rolled_back_on_a_full_disk_leaves_no_report_of_its_exports(tmp_path, monkeypatch):
+    import errno
+
+    from yolov5_shuffle.deploy import run as export_run
+
+    out = tmp_path / "exports"
+    out.mkdir()  # the user's folder: it stays, what the run wrote goes
+    artefact = out / "best.onnx"
+    artefact.write_bytes(b"onnx")
+    real = export_run.write_atomically
+
+    def full_on_json(path, text):
+        if path.name == export_run.REPORT_JSON:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(path, text)
+
+    monkeypatch.setattr(export_run, "write_atomically", full_on_json)
+    run = export_run.ExportRun(None, {"imgsz": 64, "weights_sha256": "0" * 64}, out, "best", 1, lambda line: None)
+    run.created.append(artefact)
+    row = {"runtime": "onnxruntime", "path": str(artefact), "ok": True, "max_abs_diff": 0.0, "check": "ok"}
+    with pytest.raises(OSError):
+        run.report([row], None, tmp_path / "best.pt")
+    assert list(out.iterdir()) == []

@@ -23,7 +23,7 @@ from pathlib import Path
 from ..errors import UserError
 from . import runtimes
 from .files import exclusive
-from .run import METADATA, REPORT_JSON, ExportRun
+from .run import METADATA, REPORT_JSON, REPORT_MD, ExportRun
 
 CALIB_IMAGES = 64
 
@@ -83,6 +83,9 @@ def check_folder(out: Path, meta: dict) -> dict | None:
 
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out}: a file, not a folder")
+    for name in (METADATA, REPORT_MD, REPORT_JSON):
+        if (out / name).exists() and not (out / name).is_file():
+            raise UserError(f"--out {out}: its {name} is not a file; move it away or choose another --out")
     f = out / METADATA
     if f.is_file():
         try:
