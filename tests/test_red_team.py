@@ -196,3 +196,27 @@ def test_export_rolled_back_on_a_full_disk_leaves_no_report_of_its_exports(tmp_p
     with pytest.raises(OSError):
         run.report([row], None, tmp_path / "best.pt")
     assert list(out.iterdir()) == []
+
+
+# --- checkpoints: the scan must read the pickle torch will unpickle, not a decoy beside it ------------------------
+
+def test_a_checkpoint_with_a_decoy_pickle_beside_the_real_one_is_refused(tmp_path):
+    import pickle
+    import zipfile
+
+    from yolov5_shuffle import checkpoints
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f"touch {tmp_path / 'ran'}",))
+
+    path = tmp_path / "decoy.pt"
+    with zipfile.ZipFile(path, "w") as z:  # torch reads a/data.pkl (the first record's folder); a/x/ is the decoy
+        z.writestr("a/version", "3\n")
+        z.writestr("a/x/data.pkl", pickle.dumps({"epoch": 1}, protocol=2))
+        z.writestr("a/data.pkl", pickle.dumps({"model": Payload()}, protocol=2))
+    with pytest.raises(checkpoints.CheckpointRefused, match="2 data.pkl pickles"):
+        checkpoints.check_calls(path)
+    with pytest.raises(checkpoints.CheckpointRefused):
+        checkpoints.load(path)
+    assert not (tmp_path / "ran").exists()
