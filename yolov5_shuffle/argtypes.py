@@ -65,3 +65,11 @@ def milliseconds(text: str) -> float:
     if not v > 0 or v == float("inf"):
         raise argparse.ArgumentTypeError(f"must be a positive number of milliseconds, got {text!r}")
     return v
+
+
+def sha256_hex(text: str) -> str:
+    """A sha256 as 64 hex digits (any case): a typo is refused before a download, not after."""
+    v = text.strip().lower()
+    if len(v) != 64 or any(c not in "0123456789abcdef" for c in v):
+        raise argparse.ArgumentTypeError(f"expected 64 hex digits (a sha256), got {text!r}")
+    return v

@@ -50,11 +50,16 @@ def trusted() -> bool:
 
 
 def _pickle_bytes(path: Path) -> bytes:
+    """The one pickle of a torch zip. Two (or one name twice) are refused: torch reads ``<first folder>/data.pkl``
+    and this scan must read that same one, not a harmless decoy beside it."""
     try:
         with zipfile.ZipFile(path) as z:
-            name = next(n for n in z.namelist() if n.endswith("/data.pkl") or n == "data.pkl")
-            return z.read(name)
-    except (zipfile.BadZipFile, StopIteration, OSError, EOFError):
+            pickles = [n for n in z.namelist() if n.endswith("/data.pkl") or n == "data.pkl"]
+            if len(pickles) > 1:
+                raise CheckpointRefused(f"weights {path}: refused: it holds {len(pickles)} data.pkl pickles "
+                                        f"({', '.join(pickles[:3])}); a genuine checkpoint has one")
+            return z.read(pickles[0])
+    except (zipfile.BadZipFile, IndexError, OSError, EOFError):
         raise CheckpointRefused(f"weights {path}: not a PyTorch checkpoint (a zip archive holding data.pkl; "
                                 "truncated, or another format)") from None
 

@@ -11,6 +11,7 @@ bytes); the yardstick (measure/yardstick.py) uses a harder one so that yolov5n d
 
 from __future__ import annotations
 
+import errno
 import json
 import shutil
 import tempfile
@@ -21,6 +22,7 @@ import cv2
 import numpy as np
 import yaml
 
+from .deploy.files import disk_full
 from .errors import UserError
 
 CLASSES = ("circle", "square", "triangle", "cross")
@@ -206,6 +208,20 @@ def make_dataset(out: Path, train: int = 200, val: int = 50, imgsz: int = 320, s
     if out.exists() and any(out.iterdir()):
         raise DatasetError(f"{out}: exists and is not empty; choose another --out")
     out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        boxes = _write_dataset(out, train, val, imgsz, seed, video, params)
+    except OSError as e:
+        full = disk_full(e, out)
+        if full:
+            raise full from None
+        raise
+    print(f"dataset: {train} train + {val} val images of {imgsz} px, {boxes} boxes, classes {', '.join(CLASSES)}"
+          f"{', video.mp4' if video else ''} -> {out}")
+    return out / "data.yaml"
+
+
+def _write_dataset(out: Path, train: int, val: int, imgsz: int, seed: int, video: bool, params: dict) -> int:
+    """Every file in a hidden folder beside ``out``, moved into place at the end; the number of boxes."""
     rng = np.random.default_rng(seed)
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}-") as tmp:
         root = Path(tmp)
@@ -214,7 +230,9 @@ def make_dataset(out: Path, train: int = 200, val: int = 50, imgsz: int = 320, s
             (root / "labels" / split).mkdir(parents=True)
             for i in range(count):
                 img, objs = render(rng, imgsz, scene=scene)
-                cv2.imwrite(str(root / "images" / split / f"{split}_{i:05d}.jpg"), img, [cv2.IMWRITE_JPEG_QUALITY, 92])
+                if not cv2.imwrite(str(root / "images" / split / f"{split}_{i:05d}.jpg"), img,
+                                   [cv2.IMWRITE_JPEG_QUALITY, 92]):  # says nothing else on a full disk
+                    raise OSError(errno.ENOSPC, "OpenCV could not write an image")
                 (root / "labels" / split / f"{split}_{i:05d}.txt").write_text("\n".join(_label_lines(objs, imgsz)) + "\n")
         if video:
             _write_video(root / "video.mp4", rng, imgsz)
@@ -228,6 +246,4 @@ def make_dataset(out: Path, train: int = 200, val: int = 50, imgsz: int = 320, s
             out.rmdir()
         shutil.move(str(root), str(out))
         Path(tmp).mkdir()  # TemporaryDirectory cleans up the (moved) path
-    print(f"dataset: {train} train + {val} val images of {imgsz} px, {boxes} boxes, classes {', '.join(CLASSES)}"
-          f"{', video.mp4' if video else ''} -> {out}")
-    return out / "data.yaml"
+    return boxes

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..argtypes import sha256_hex
+
 
 def add_arguments(p) -> None:
     p.add_argument("--version", default="7.0.14", help="PyPI yolov5 version (default 7.0.14)")
@@ -11,7 +13,7 @@ def add_arguments(p) -> None:
                    help="copy this YOLOv5/YOLOv7 checkout, wheel or archive instead of the PyPI wheel")
     p.add_argument("--dest", type=Path, default=None,
                    help="default third_party/<host>: yolov5 (PyPI), yolov5-git, yolov7")
-    p.add_argument("--sha256", help="expected sha256 of the wheel, for versions we have not checked")
+    p.add_argument("--sha256", type=sha256_hex, help="expected sha256 of the wheel, for versions we have not checked")
     p.add_argument("--no-pth", action="store_true", help="do not put the tree on this environment's import path")
     p.add_argument("--force", action="store_true", help="replace a tree vendored from another source")
 

@@ -22,7 +22,8 @@ from pathlib import Path
 from ..digest import sha256_file as sha256
 from ..errors import UserError
 from . import runtimes
-from .run import METADATA, REPORT_JSON, ExportRun
+from .files import exclusive
+from .run import METADATA, REPORT_JSON, REPORT_MD, ExportRun
 
 CALIB_IMAGES = 64
 
@@ -76,6 +77,9 @@ def check_folder(out: Path, meta: dict) -> dict | None:
 
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out}: a file, not a folder")
+    for name in (METADATA, REPORT_MD, REPORT_JSON):
+        if (out / name).exists() and not (out / name).is_file():
+            raise UserError(f"--out {out}: its {name} is not a file; move it away or choose another --out")
     f = out / METADATA
     if f.is_file():
         try:
@@ -117,8 +121,9 @@ def export_checkpoint(weights: Path, to: list[str] | None = None, imgsz: int = 6
     out = Path(out or weights.with_name(f"{weights.stem}_export"))
     meta = {"imgsz": imgsz, "stride": stride, "names": names, "weights": str(weights.resolve()),
             "weights_sha256": sha256(weights)}
-    earlier = check_folder(out, meta)
-    run = ExportRun(model, meta, out, weights.stem, threads, log)
-    run.score_torch(val_images)
-    rows = run.export_all(chosen, calib_array)
-    return run.report(rows, earlier, weights)
+    with exclusive(out, "--out"):  # two exports into one folder at once: the second is refused
+        earlier = check_folder(out, meta)
+        run = ExportRun(model, meta, out, weights.stem, threads, log)
+        run.score_torch(val_images)
+        rows = run.export_all(chosen, calib_array)
+        return run.report(rows, earlier, weights)

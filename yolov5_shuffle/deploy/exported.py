@@ -25,7 +25,7 @@ from ..data.files import label_path
 from ..data.sources import IMAGE_SUFFIXES, line_thickness
 from . import metrics
 from . import runtimes
-from .files import first_missing, remove_empty_up_to
+from .files import disk_full, first_missing, remove_empty_up_to
 
 METADATA = "metadata.yaml"
 VAL_CONF, VAL_IOU = 0.001, 0.6  # YOLOv5 val.py's thresholds, for mAP
@@ -194,14 +194,30 @@ def _detect_each(det: Detector, files: list[Path], out: Path, conf: float, iou: 
             t = time.perf_counter()
             dets = det(img, conf, iou)
             ms = (time.perf_counter() - t) * 1e3
-            target, partial = out / f.name, out / f".{f.stem}.partial{f.suffix}"  # suffix: the format to write
-            cv2.imwrite(str(partial), metrics.draw(img, dets, det.names, line_thickness(*img.shape[:2])))
-            partial.replace(target)
+            target = out / f.name
+            write_image(target, metrics.draw(img, dets, det.names, line_thickness(*img.shape[:2])))
             log(f"image {i}/{len(files)} {f}: {_summary(dets, det.names)}, {ms:.1f} ms")
         else:
             target = _detect_video(det, f, out, conf, iou, f"video {i}/{len(files)}", log)
         written.append(target)
     return written
+
+
+def write_image(target: Path, img) -> None:
+    """The drawn image whole or not at all (cv2.imwrite says nothing on a full disk: encode, then write)."""
+    ok, buf = cv2.imencode(target.suffix, img)  # the suffix picks the format
+    if not ok:
+        raise ExportError(f"{target}: OpenCV cannot write a {target.suffix} image")
+    partial = target.with_name(f".{target.stem}.partial{target.suffix}")
+    try:
+        partial.write_bytes(buf.tobytes())
+        partial.replace(target)
+    except OSError as e:
+        partial.unlink(missing_ok=True)
+        full = disk_full(e, target)
+        if full:
+            raise full from None
+        raise
 
 
 def _detect_video(det: Detector, f: Path, out: Path, conf: float, iou: float, label: str, log) -> Path:

@@ -1,4 +1,5 @@
-"""Files and folders written whole or not at all, and the leftovers of a killed run cleaned up later.
+"""Files and folders written whole or not at all, the leftovers of a killed run cleaned up later, one run at a
+time per output folder (:func:`exclusive`), and output folders checked before the work (:func:`check_out_folder`).
 
 Every temporary name carries the writing process's id (``.<stem>-<pid>-<random>``), so a later run can
 tell a folder of a run that is still going (leave it) from one of a run that was killed (remove it).
@@ -8,6 +9,7 @@ A full disk is reported with the path that could not be written, not the tempora
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import re
 import shutil
@@ -62,11 +64,18 @@ def disk_full(e: BaseException, path: Path) -> UserError | None:
     return None
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_atomically(path: Path, text: str) -> None:
     """The whole file or none of it (an interrupted write leaves the old one, or nothing)."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-{os.getpid()}-", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp's 0600 would make the report unreadable to others
         with os.fdopen(fd, "w") as fh:
             fh.write(text)
         os.replace(tmp, path)
@@ -114,3 +123,40 @@ def scratch(stem: str):
         yield d
     finally:
         shutil.rmtree(d, ignore_errors=True)
+
+
+@contextmanager
+def exclusive(folder: Path, flag: str = "--out"):
+    """One run at a time writing into ``folder`` (which may not exist yet): a second run is refused in one line
+    instead of both writing (and rolling back) the same files. The lock is a ``flock`` on a file in ``$TMPDIR``
+    named by the folder's absolute path, so it goes with its process, a killed one included."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX: no lock
+        fcntl = None
+    fd = None
+    if fcntl is not None:
+        key = hashlib.sha256(str(Path(folder).resolve()).encode()).hexdigest()[:24]
+        fd = os.open(Path(tempfile.gettempdir()) / f"yolov5-shuffle-{key}.lock", os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise UserError(f"{flag} {folder}: another run is writing into it now; wait for it to finish "
+                            f"or choose another {flag}") from None
+    try:
+        yield
+    finally:
+        if fd is not None:
+            os.close(fd)
+
+
+def check_out_folder(out: Path, flag: str = "--out") -> Path:
+    """--out must be (or become) a writable folder: refused before minutes of timing (or training), not after."""
+    out = Path(out)
+    blocker = next((p for p in (out, *out.parents) if p.exists()), Path("."))
+    if not blocker.is_dir():
+        raise UserError(f"{flag} {out}: {blocker} is a file, not a folder; results would be lost")
+    if not os.access(blocker, os.W_OK):
+        raise UserError(f"{flag} {out}: folder {blocker} is not writable; results would be lost")
+    return out

@@ -111,7 +111,8 @@ class ExportRun:
         rows = kept + rows
         torch_map = self.torch_map or (earlier or {}).get("torch")
         md = table(rows, torch_map)
-        try:
+        self.created += [self.out / n for n in (REPORT_MD, REPORT_JSON) if not (self.out / n).exists()]
+        try:  # a new report goes on rollback with the rest, so no report describes rolled-back exports
             write_atomically(self.out / REPORT_MD, f"{weights} at {self.meta['imgsz']} px\n\n{md}")
             write_atomically(self.out / REPORT_JSON, json.dumps(
                 {"weights": str(weights), "weights_sha256": self.meta["weights_sha256"], "imgsz": self.meta["imgsz"],

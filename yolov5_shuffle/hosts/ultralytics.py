@@ -379,6 +379,12 @@ def _model_arg(argv: list[str]) -> str:
     return next((a.split("=", 1)[1] for a in argv if a.startswith("model=")), "model")
 
 
+def _syntax_line(e: SyntaxError) -> str:
+    """The line of ultralytics' argument-check SyntaxError that names the bad argument, without colours."""
+    first = next((x.strip() for x in str(e).splitlines() if "not a valid YOLO argument" in x), str(e).strip())
+    return re.sub(r"\x1b\[[0-9;]*m", "", first)
+
+
 def _check_pairs(pairs: dict) -> None:
     """Argument names and the numbers ultralytics would only reject deep inside a run."""
     from ultralytics.cfg import DEFAULT_CFG_DICT, check_dict_alignment
@@ -386,12 +392,14 @@ def _check_pairs(pairs: dict) -> None:
     try:
         check_dict_alignment(DEFAULT_CFG_DICT, pairs)
     except SyntaxError as e:
-        first = next((x.strip() for x in str(e).splitlines() if "not a valid YOLO argument" in x), str(e).strip())
-        raise UserError(re.sub(r"\x1b\[[0-9;]*m", "", first)) from None
-    for key in ("epochs", "imgsz"):  # imgsz may also be a list ([640,480]): only a single number is checked here
+        raise UserError(_syntax_line(e)) from None
+    for key in ("epochs", "imgsz"):  # imgsz may also be a list ([640,480] or 640,480)
         v = pairs.get(key)
-        if v is not None and (key == "epochs" or re.fullmatch(r"[-+]?\d+", v)) and not (v.isdigit() and int(v) >= 1):
-            raise UserError(f"{key}={v}: must be a whole number >= 1")
+        if v is None:
+            continue
+        numbers = re.split(r"\s*,\s*", v.strip("[]() ")) if key == "imgsz" else [v]
+        if not all(n.isdigit() and int(n) >= 1 for n in numbers):
+            raise UserError(f"{key}={v}: must be a whole number >= 1" + (" or two, as [640,480]" if key == "imgsz" else ""))
 
 
 def _check_files(pairs: dict, mode: str) -> None:
@@ -443,6 +451,8 @@ def main(argv: list[str] | None = None) -> int:
         if re.match(r"layer \d+ ", str(e)):
             raise UserError(f"{_model_arg(argv)}: {e}") from None
         raise
+    except SyntaxError as e:  # ultralytics' own argument check (a mode or argument typo), before any work
+        raise UserError(_syntax_line(e)) from None
     finally:
         for x, old in zip(lists, saved):
             x[:] = old

@@ -19,6 +19,7 @@ import warnings
 from pathlib import Path
 
 from ..deploy import runtimes as deploy_runtimes
+from ..deploy.files import check_out_folder
 from ..errors import UserError
 from .timing import device_name, p90, ratio_medians, time_interleaved
 
@@ -225,6 +226,25 @@ def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]
     return front
 
 
+def read_accuracy(accuracy_files: list[Path]) -> dict[str, float]:
+    """config -> mAP50 from ``learn --out`` JSON files (a config in several files: the first file's runs, their
+    mean over seeds); a file that is missing or not such a JSON is refused by name (before any timing)."""
+    from .learning import summarise
+
+    acc = {}
+    for f in accuracy_files:
+        try:
+            rows = json.loads(Path(f).read_text())["rows"]
+            for s in summarise(rows):
+                acc.setdefault(s["cfg"], s["mAP50"])
+        except OSError as e:
+            raise UserError(f"--accuracy {f}: cannot read it ({e.strerror or e})") from None
+        except (ValueError, TypeError, KeyError, AttributeError):
+            raise UserError(f"--accuracy {f}: not a learning.json of `yolov5-shuffle learn --out` "
+                            "(JSON with a list of rows holding cfg and mAP50)") from None
+    return acc
+
+
 def plot_pareto(rows: list[dict], accuracy_files: list[Path], out: Path) -> list[Path]:
     """mAP50 (from learn) against measured latency, one panel per runtime, one file per size; the
     configs no other config beats on both axes (the Pareto front) are joined by a line."""
@@ -233,12 +253,7 @@ def plot_pareto(rows: list[dict], accuracy_files: list[Path], out: Path) -> list
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .learning import summarise
-
-    acc = {}
-    for f in accuracy_files:  # a config in several files: the first file's runs count (their mean, over seeds)
-        for s in summarise(json.loads(Path(f).read_text())["rows"]):
-            acc.setdefault(s["cfg"], s["mAP50"])
+    acc = read_accuracy(accuracy_files)
     files = []
     for imgsz in sorted({r["imgsz"] for r in rows}):
         sub = [r for r in rows if r["imgsz"] == imgsz and r["cfg"] in acc]
@@ -310,19 +325,6 @@ def _progress(label):
             print(f"  {label}: round {i}/{n}", flush=True)
 
     return show
-
-
-def check_out_folder(out: Path) -> Path:
-    """--out must be (or become) a writable folder: refused before minutes of timing, not after."""
-    import os
-
-    out = Path(out)
-    blocker = next((p for p in (out, *out.parents) if p.exists()), Path("."))
-    if not blocker.is_dir():
-        raise UserError(f"--out {out}: {blocker} is a file, not a folder; results would be lost")
-    if not os.access(blocker, os.W_OK):
-        raise UserError(f"--out {out}: folder {blocker} is not writable; results would be lost")
-    return out
 
 
 def _peak_memory(cfg: str, imgsz: int, threads: int) -> float:
@@ -413,7 +415,10 @@ def run_bench(*, cfgs: list[str] | None, imgsz: list[int] | None, runtimes: list
     runtimes = list(runtimes or (quick_runtimes() if quick else TORCH_RUNTIMES + deploy_names()))
     if with_cuda:
         runtimes.append("cuda")
+    if "cuda" in runtimes and not torch.cuda.is_available():
+        raise UserError("--runtimes cuda: no CUDA device here (torch.cuda.is_available() is False)")
     runtimes = installed_runtimes(runtimes)
+    read_accuracy(accuracy or [])
     if calib is not None and not Path(calib).is_dir():
         raise UserError(f"--calib {calib}: no such folder")
     reps = reps or (5 if quick else 30)

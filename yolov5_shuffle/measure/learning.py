@@ -115,13 +115,17 @@ def summarise(rows: list[dict]) -> list[dict]:
     return out
 
 
-def check_learning(cfgs: list[str], out: Path | None) -> dict:
-    """Refuse what would fail after minutes of work: a config no host resolves, an --out that is a file.
-    Returns config -> its host."""
+def check_learning(cfgs: list[str], out: Path | None, workdir: Path | None = None) -> dict:
+    """Refuse what would fail after minutes of work: a config no host resolves, an --out (or --workdir) that is,
+    or lies under, a file. Returns config -> its host."""
     from ..hosts import host_for
+    from ..deploy.files import check_out_folder
 
     if out is not None and Path(out).exists() and not Path(out).is_dir():
         raise UserError(f"--out {out}: is a file, not a folder; the table would be lost after training")
+    for flag, folder in (("--out", out), ("--workdir", workdir)):
+        if folder is not None:
+            check_out_folder(folder, flag)
     hosts = {}
     for cfg in cfgs:
         hosts[cfg] = host_for(cfg)
@@ -139,7 +143,7 @@ def run_learning(*, cfgs: list[str] | None, group: str = "s", workdir: Path, epo
     generated images at ``imgsz`` under ``workdir``, all alike; print the table, and write it (markdown and
     JSON) into ``out`` when given."""
     cfgs = cfgs or list(GROUPS[group])
-    hosts = check_learning(cfgs, out)
+    hosts = check_learning(cfgs, out, workdir)
     work = Path(workdir).resolve()
     try:
         data = make_dataset(work / "data", train, val, imgsz, seed=0)
