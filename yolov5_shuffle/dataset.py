@@ -209,7 +209,7 @@ def make_dataset(out: Path, train: int = 200, val: int = 50, imgsz: int = 320, s
         raise DatasetError(f"{out}: exists and is not empty; choose another --out")
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
-        boxes = _write_dataset(out, train, val, imgsz, seed, video, params)
+        boxes = _write_dataset(out, train, val, imgsz, seed, video, params, scene)
     except OSError as e:
         full = disk_full(e, out)
         if full:
@@ -220,7 +220,8 @@ def make_dataset(out: Path, train: int = 200, val: int = 50, imgsz: int = 320, s
     return out / "data.yaml"
 
 
-def _write_dataset(out: Path, train: int, val: int, imgsz: int, seed: int, video: bool, params: dict) -> int:
+def _write_dataset(out: Path, train: int, val: int, imgsz: int, seed: int, video: bool, params: dict,
+                   scene: Scene) -> int:
     """Every file in a hidden folder beside ``out``, moved into place at the end; the number of boxes."""
     rng = np.random.default_rng(seed)
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}-") as tmp:
