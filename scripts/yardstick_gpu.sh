@@ -5,8 +5,8 @@
 #        set-up (YOLOv5 vendored and patched in third_party/yolov5) and the one wheel the H200 image lacks
 #        (ultralytics: YOLOv5 7.0.14's utils/general.py imports it) into .whl/ (ignored by .git/info/exclude)
 #   2. device tool:  run(command="scripts/yardstick_gpu.sh run", carry=["third_party/yolov5", ".whl"], timeout_s=600)
-#        yolov5n at 224/256/288/320, yolov5n-shufflenetv2 at 320/384, the speed-goal candidates neck48d@416 and
-#        fpn48@448, seeds 0-2, 12 runs side by side (--cache ram, 1 loader worker, 1 thread each), in priority
+#        yolov5n at 224/256/288/320, yolov5n-shufflenetv2 at 320/384, the speed-goal candidates ghostpan64-p6@448 and
+#        ghostpan96@416, seeds 0-2, 12 runs side by side (--cache ram, 1 loader worker, 1 thread each), in priority
 #        order; runs still going at the deadline are stopped and not reported. $OUT gets yardstick.json,
 #        README.md (table), curves.png, yardstick.log and logs.tar.gz (every run's train.py output).
 #   3. here:  .venv/bin/yolov5-shuffle yardstick --report-only --add /work/.device/<files_at>/yardstick.json --ship
