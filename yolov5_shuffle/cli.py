@@ -39,8 +39,8 @@ COMMANDS = [
     ("export", export, "a checkpoint to OpenVINO, ncnn, TFLite, int8 ...: each checked against PyTorch and scored on "
                        "the val split"),
     ("learn", learn, "train a group of configs and their baselines alike; table of mAP"),
-    ("yardstick", yardstick, "accuracy you can trust: a grid of (config, size, seed) trained until the curves "
-                             "flatten; table, curves, front plot"),
+    ("yardstick", yardstick, "accuracy you can trust: a grid of (config, size, seed) on one recipe, finished runs "
+                             "only, each curve checked for a plateau; table, curves, front plot"),
     ("pick", pick, "the most accurate (config, size, runtime) within a latency budget, timed on this machine"),
     ("yolo", yolo, "ultralytics' yolo command (train/val/predict/export ...) with our blocks registered"),
 ]
