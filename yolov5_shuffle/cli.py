@@ -21,7 +21,8 @@ import sys
 import traceback
 
 from .commands import PROG, one_line
-from .commands import bench, dataset, demo, detect, export, init_weights, learn, patch, pick, train, vendor, yardstick, yolo
+from .commands import (bench, dataset, demo, detect, export, init_weights, learn, patch, pick, train, vendor, yardstick,
+                       yolo)
 from .errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USER, UserError
 
 # (name, module, help): each module has add_arguments(parser) and run(args) -> exit code; --help lists them in

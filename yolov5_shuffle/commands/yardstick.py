@@ -1,6 +1,6 @@
-"""``yolov5-shuffle yardstick``: a grid of (config, size, seed) on one recipe, each curve checked for a plateau; the table,
-the learning curves and the front plot (:mod:`yolov5_shuffle.measure.yardstick`, whose grids give ``--grid`` its
-choices)."""
+"""``yolov5-shuffle yardstick``: a grid of (config, size, seed) on one recipe, each curve checked for a plateau;
+the table, the learning curves and the front plot (:mod:`yolov5_shuffle.measure.yardstick`, whose grids give
+``--grid`` its choices)."""
 
 from __future__ import annotations
 
