@@ -60,6 +60,18 @@ def best_latency(bench: dict) -> dict[tuple[str, int], tuple[float, str]]:
     return best
 
 
+def _finish(fig, ax, path: Path, legend_size: int) -> Path:
+    """Grid, legend, tight layout; the figure saved to ``path`` and closed."""
+    import matplotlib.pyplot as plt
+
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=legend_size)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def _plt():
     import matplotlib
 
@@ -86,12 +98,7 @@ def plot_curves(rows: list[dict], path: Path) -> Path:
     n = max(len(r["curve"]) for r in rows)
     ax.axvspan(n - last_quarter(n) + 0.5, n + 0.5, color="grey", alpha=0.12, label="last quarter (plateau check)")
     ax.set(xlabel="epoch", ylabel="validation mAP50-95", title="Yardstick learning curves")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _finish(fig, ax, path, legend_size=7)
 
 
 def plot_front(rows: list[dict], bench: dict, path: Path) -> Path | None:
@@ -118,12 +125,7 @@ def plot_front(rows: list[dict], bench: dict, path: Path) -> Path | None:
     ax.set(xlabel=f"median latency, ms (best fp32 runtime, {info.get('threads', '?')} threads)",
            ylabel="yardstick mAP50-95 (mean over seeds)",
            title=f"Accuracy against latency: {info.get('device', 'this CPU')}")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _finish(fig, ax, path, legend_size=8)
 
 
 def _replace_section(readme: Path, body: str) -> None:
