@@ -19,7 +19,8 @@ import yaml
 
 from conftest import IMGSZ, run_cli
 from yolov5_shuffle import cli
-from yolov5_shuffle.deploy import files, runtimes
+from yolov5_shuffle import outputs as files
+from yolov5_shuffle.deploy import runtimes
 from yolov5_shuffle.deploy.runtimes.base import Runtime
 
 

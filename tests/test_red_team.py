@@ -13,7 +13,7 @@ import pytest
 
 from conftest import run_cli
 from yolov5_shuffle import cli
-from yolov5_shuffle.deploy import files
+from yolov5_shuffle import outputs as files
 from yolov5_shuffle.measure import bench, learning
 
 
@@ -176,7 +176,7 @@ def test_export_refuses_a_folder_whose_report_name_is_a_folder(tmp_path):
 def test_export_rolled_back_on_a_full_disk_leaves_no_report_of_its_exports(tmp_path, monkeypatch):
     import errno
 
-    from yolov5_shuffle.deploy import run as export_run
+    from yolov5_shuffle.deploy import export_job
 
     out = tmp_path / "exports"
     out.mkdir()  # the user's folder: it stays, what the run wrote goes
@@ -190,7 +190,7 @@ def test_export_rolled_back_on_a_full_disk_leaves_no_report_of_its_exports(tmp_p
         real(path, text)
 
     monkeypatch.setattr(export_run, "write_atomically", full_on_json)
-    run = export_run.ExportRun(None, {"imgsz": 64, "weights_sha256": "0" * 64}, out, "best", 1, lambda line: None)
+    run = export_job.ExportJob(None, {"imgsz": 64, "weights_sha256": "0" * 64}, out, "best", 1, lambda line: None)
     run.created.append(artefact)
     row = {"runtime": "onnxruntime", "path": str(artefact), "ok": True, "max_abs_diff": 0.0, "check": "ok"}
     with pytest.raises(OSError):

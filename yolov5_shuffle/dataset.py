@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 import yaml
 
-from .deploy.files import disk_full
+from .outputs import disk_full
 from .errors import UserError
 
 CLASSES = ("circle", "square", "triangle", "cross")

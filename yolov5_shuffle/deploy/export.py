@@ -22,8 +22,8 @@ from pathlib import Path
 from ..digest import sha256_file as sha256
 from ..errors import UserError
 from . import runtimes
-from .files import exclusive
-from .run import METADATA, REPORT_JSON, REPORT_MD, ExportRun
+from ..outputs import exclusive
+from .export_job import METADATA, REPORT_JSON, REPORT_MD, ExportJob
 
 CALIB_IMAGES = 64
 
@@ -123,7 +123,7 @@ def export_checkpoint(weights: Path, to: list[str] | None = None, imgsz: int = 6
             "weights_sha256": sha256(weights)}
     with exclusive(out, "--out"):  # two exports into one folder at once: the second is refused
         earlier = check_folder(out, meta)
-        run = ExportRun(model, meta, out, weights.stem, threads, log)
+        run = ExportJob(model, meta, out, weights.stem, threads, log)
         run.score_torch(val_images)
         rows = run.export_all(chosen, calib_array)
         return run.report(rows, earlier, weights)

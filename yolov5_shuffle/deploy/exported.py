@@ -25,7 +25,7 @@ from ..data.files import label_path
 from ..data.sources import IMAGE_SUFFIXES, line_thickness
 from . import metrics
 from . import runtimes
-from .files import disk_full, first_missing, remove_empty_up_to
+from ..outputs import disk_full, first_missing, remove_empty_up_to
 
 METADATA = "metadata.yaml"
 VAL_CONF, VAL_IOU = 0.001, 0.6  # YOLOv5 val.py's thresholds, for mAP

@@ -3,33 +3,17 @@
 Opset 17, TorchScript-based exporter, batch 1 at a fixed size, the model's prediction tensor only
 (YOLOv5's Detect returns ``(pred,)`` or ``(pred, features)``). Simplified with onnxslim when it is
 installed: it folds the shape arithmetic tracing leaves (e.g. the Detect grid's Expand, which onnx2tf
-cannot convert). Also the small package checks every runtime's ``available()`` uses.
+cannot convert).
 """
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
+
+from ..packages import has
 
 OPSET = 17
 INPUT_NAME, OUTPUT_NAME = "images", "output0"
-
-
-def has(module: str) -> bool:
-    """Whether ``module`` can be imported here (without importing it)."""
-    try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):
-        return False
-
-
-def version(distribution: str) -> str:
-    from importlib import metadata
-
-    try:
-        return metadata.version(distribution)
-    except metadata.PackageNotFoundError:
-        return "?"
 
 
 def prepared(model):

@@ -19,7 +19,7 @@ import warnings
 from pathlib import Path
 
 from ..deploy import runtimes as deploy_runtimes
-from ..deploy.files import check_out_folder
+from ..outputs import check_out_folder
 from ..errors import UserError
 from .timing import device_name, p90, ratio_medians, time_interleaved
 
@@ -110,7 +110,7 @@ def _exported(rt, model, imgsz: int, threads: int, calib):
     """``model`` exported for ``rt`` into a temporary folder, loaded, and the folder removed (also on error)."""
     import shutil
 
-    from ..deploy.files import temp_dir
+    from ..outputs import temp_dir
 
     work = temp_dir(Path(tempfile.gettempdir()), "yolov5-shuffle-bench-export")
     try:
@@ -429,7 +429,7 @@ def run_bench(*, cfgs: list[str] | None, imgsz: list[int] | None, runtimes: list
     if "cuda" in runtimes:
         info["gpu"] = torch.cuda.get_device_name(0)
     print(f"device: {info['device']}; torch {info['torch']}, {threads} threads; {reps} interleaved rounds")
-    from ..deploy.files import scratch
+    from ..outputs import scratch
 
     with scratch("yolov5-shuffle-bench") as work:  # int8 calibration images; removed on error and Ctrl-C too
         calib_images = _calibration_images(calib, runtimes, work)

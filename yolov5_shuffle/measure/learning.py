@@ -119,7 +119,7 @@ def check_learning(cfgs: list[str], out: Path | None, workdir: Path | None = Non
     """Refuse what would fail after minutes of work: a config no host resolves, an --out (or --workdir) that is,
     or lies under, a file. Returns config -> its host."""
     from ..hosts import host_for
-    from ..deploy.files import check_out_folder
+    from ..outputs import check_out_folder
 
     if out is not None and Path(out).exists() and not Path(out).is_dir():
         raise UserError(f"--out {out}: is a file, not a folder; the table would be lost after training")

@@ -274,7 +274,7 @@ def load_rows(path: Path) -> list[dict]:
 # --- the command --------------------------------------------------------------------------------------
 
 def _check(out: Path, bench: Path | None, deadline_min: float | None) -> None:
-    from ..deploy.files import check_out_folder
+    from ..outputs import check_out_folder
 
     check_out_folder(out)
     if bench is not None and not Path(bench).is_file():

@@ -17,8 +17,8 @@ import shutil
 from pathlib import Path
 from typing import Callable
 
-from ..files import clean_stale, disk_full, temp_dir
-from ..onnx_base import has, version
+from ...outputs import clean_stale, disk_full, temp_dir
+from ...packages import has, version
 
 
 class Runtime:

@@ -17,7 +17,8 @@ from __future__ import annotations
 import collections
 from pathlib import Path
 
-from ..onnx_base import INPUT_NAME, export_onnx, has
+from ...packages import has
+from ..onnx_base import INPUT_NAME, export_onnx
 from .base import Runtime
 from .onnxruntime import session_runner
 

@@ -15,7 +15,8 @@ import sys
 from pathlib import Path
 
 from ...configs import REPO_DIR
-from ..onnx_base import export_onnx, has, version
+from ...packages import has, version
+from ..onnx_base import export_onnx
 from .base import Runtime
 
 INTERPRETERS = (("ai_edge_litert", "ai-edge-litert"), ("tflite_runtime", "tflite-runtime"),

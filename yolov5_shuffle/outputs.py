@@ -17,7 +17,7 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..errors import UserError
+from .errors import UserError
 
 _OURS = re.compile(r"^\.(?P<stem>.+)-(?P<pid>\d+)-[a-z0-9_]{6,}(\.tmp)?$")
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)

@@ -12,12 +12,12 @@ import json
 from pathlib import Path
 
 from ..errors import UserError
-from .files import clean_stale, first_missing, write_atomically
+from ..outputs import clean_stale, first_missing, write_atomically
 
 METADATA, REPORT_MD, REPORT_JSON = "metadata.yaml", "export.md", "export.json"
 
 
-class ExportRun:
+class ExportJob:
     def __init__(self, model, meta: dict, out: Path, name: str, threads: int, log):
         self.model, self.meta, self.out, self.name, self.threads, self.log = model, meta, Path(out), name, threads, log
         self.torch_map, self.val_images = None, []
