@@ -157,9 +157,9 @@ def test_learn_demo_and_yardstick_pass_their_options_by_name(monkeypatch, capsys
 
 
 def test_yolo_hands_ultralytics_its_arguments_untouched(monkeypatch):
-    fake = types.ModuleType("yolov5_shuffle.hosts.ultralytics")
+    fake = types.ModuleType("yolov5_shuffle.hosts.ultralytics.yolo_route")
     fake.main = Core(returns=0)
-    monkeypatch.setitem(sys.modules, "yolov5_shuffle.hosts.ultralytics", fake)
+    monkeypatch.setitem(sys.modules, "yolov5_shuffle.hosts.ultralytics.yolo_route", fake)
     assert cli.main(["yolo", "train", "model=yolo11n-shufflenetv2.yaml", "epochs=1"]) == 0
     assert fake.main.calls == [dict(argv=["train", "model=yolo11n-shufflenetv2.yaml", "epochs=1"])]
 

@@ -114,14 +114,17 @@ def test_the_block_list_is_one_list():
     assert set(blocks.BLOCK_NAMES) <= set(base.IMPORT_NAMES) and patch.BLOCK_NAMES is blocks.BLOCK_NAMES
 
 
-def test_public_ultralytics_import_registers_and_the_old_path_still_works():
+def test_public_ultralytics_import_registers_and_the_host_package_does_not():
     pytest.importorskip("ultralytics")
     code = textwrap.dedent("""
+        import sys
+        from yolov5_shuffle import hosts
+        import yolov5_shuffle.hosts.ultralytics as host_package
+        assert host_package.HOST in hosts.all_hosts()  # the registry scans the package, no exception list
+        assert "ultralytics" not in sys.modules, "importing the host package imported ultralytics"
         import yolov5_shuffle.ultralytics as plugin
         import ultralytics.nn.tasks as tasks
         assert plugin.is_registered() and tasks.ShuffleNetV2_InvertedResidual.__module__ == "yolov5_shuffle.blocks"
-        import yolov5_shuffle.hosts.ultralytics as old
-        assert old.register is plugin.register
         print("ok")
     """)
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)

@@ -118,7 +118,7 @@ def test_the_yolo_route_refuses_bad_arguments_in_one_line(args, needle, tmp_path
 
 def test_the_yolo_route_names_a_bad_block_row(tmp_path):
     pytest.importorskip("ultralytics")
-    from yolov5_shuffle.hosts.ultralytics import config_dir
+    from yolov5_shuffle.hosts.ultralytics.config_lookup import config_dir
 
     text = (config_dir() / "yolo11n-shufflenetv2.yaml").read_text()
     bad = tmp_path / "yolo11n-bad.yaml"

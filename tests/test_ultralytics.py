@@ -1,9 +1,9 @@
-"""Our blocks in the ``ultralytics`` package (YOLOv8, YOLO11, RT-DETR) via yolov5_shuffle.hosts.ultralytics.
+"""Our blocks in the ``ultralytics`` package (YOLOv8, YOLO11, RT-DETR) via ``import yolov5_shuffle.ultralytics``.
 
 Every config at every scale it has builds and runs; channels, strides and repeats are what the yaml says
 (torchvision-exact at scale l); fuse folds our BatchNorms; ONNX Runtime matches PyTorch; one YOLO11 and one
 RT-DETR config train an epoch on generated data, then val, predict (images, video), export to ONNX and
-reload in a fresh interpreter; the ``python -m yolov5_shuffle.hosts.ultralytics`` CLI trains.
+reload in a fresh interpreter; the ``yolov5-shuffle yolo`` command line trains.
 
 Offline and out of the user's home: the settings dir is a temp dir (YOLO_CONFIG_DIR), YOLO_OFFLINE=1 stops
 every download and DNS probe, YOLO_AUTOINSTALL=False stops pip, AMP and plots are off (the AMP check and
@@ -44,7 +44,8 @@ import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 import yaml  # noqa: E402
 
-import yolov5_shuffle.hosts.ultralytics as host  # noqa: E402  (registers)
+import yolov5_shuffle.ultralytics as plugin  # noqa: E402  (registers)
+from yolov5_shuffle.hosts.ultralytics import config_lookup, registration  # noqa: E402
 from yolov5_shuffle import blocks  # noqa: E402
 from yolov5_shuffle.dataset import make_dataset  # noqa: E402
 
@@ -56,7 +57,7 @@ if Path(os.environ.get("YOLO_CONFIG_DIR", "/nonexistent")).resolve() in Path(SET
     SETTINGS.update({"sync": False})  # only our temp settings file, never the user's
 
 IMGSZ = 128
-CONFIGS = host.config_names()
+CONFIGS = plugin.config_names()
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]),
        "YOLO_OFFLINE": "1", "YOLO_AUTOINSTALL": "False"}
 TRAIN = dict(epochs=1, imgsz=IMGSZ, batch=4, workers=0, device="cpu", plots=False, amp=False, verbose=False,
@@ -67,10 +68,10 @@ def scaled_names() -> list[tuple[str, str]]:
     """(name to load, scale) for every config and every scale in its ``scales:``."""
     out = []
     for name in CONFIGS:
-        scales = yaml.safe_load((host.config_dir() / name).read_text())["scales"]
+        scales = yaml.safe_load((plugin.config_dir() / name).read_text())["scales"]
         for s in scales:
             stem = Path(name).stem
-            letter = re.sub(r"(\d+)[nslmx]", rf"\g<1>{s}", stem, count=1) if host._UNIFY.search(stem) else stem
+            letter = re.sub(r"(\d+)[nslmx]", rf"\g<1>{s}", stem, count=1) if config_lookup.UNIFY.search(stem) else stem
             out.append((letter + ".yaml", s))
     return out
 
@@ -115,14 +116,14 @@ def test_configs_present():
 
 def test_register_is_idempotent():
     pm, fuse, is_fused, check_yaml = tasks.parse_model, tasks.BaseModel.fuse, tasks.BaseModel.is_fused, tasks.check_yaml
-    host.register()
-    host.register()
-    assert host.is_registered()
+    plugin.register()
+    plugin.register()
+    assert plugin.is_registered()
     assert (tasks.parse_model, tasks.BaseModel.fuse, tasks.BaseModel.is_fused, tasks.check_yaml) == \
         (pm, fuse, is_fused, check_yaml)
-    assert getattr(tasks.BaseModel.fuse, host._MARK).__name__ == "fuse"  # wrapped once, around the original
-    assert not hasattr(getattr(tasks.BaseModel.fuse, host._MARK), host._MARK)
-    for cls in host.BLOCKS:
+    assert getattr(tasks.BaseModel.fuse, registration._MARK).__name__ == "fuse"  # wrapped once, around the original
+    assert not hasattr(getattr(tasks.BaseModel.fuse, registration._MARK), registration._MARK)
+    for cls in plugin.BLOCKS:
         assert getattr(tasks, cls.__name__) is cls
 
 
@@ -133,21 +134,21 @@ def test_unsupported_parse_model_is_one_clear_line():
 
     fake = type(sys)("fake_tasks")
     fake.parse_model = parse_model
-    with pytest.raises(host.RegistrationError) as e:
-        host._build_parse_model(fake)
+    with pytest.raises(plugin.RegistrationError) as e:
+        registration._build_parse_model(fake)
     msg = str(e.value)
     assert "\n" not in msg and f"ultralytics {ultralytics.__version__}" in msg and "yolov5-shuffle" in msg
 
 
 def test_config_names_resolve():
-    d = host.config_dir()
-    assert host.resolve_config("yolo11n-shufflenetv2.yaml") == d / "yolo11n-shufflenetv2.yaml"
-    assert host.resolve_config("yolo11s-shufflenetv2.yaml") == d / "yolo11n-shufflenetv2.yaml"
-    assert host.resolve_config("yolov8x-shufflenetv2.yaml") == d / "yolov8n-shufflenetv2.yaml"
-    assert host.resolve_config(str(d / "yolo11m-mobilenetv2.yaml")) == d / "yolo11n-mobilenetv2.yaml"
-    assert host.resolve_config("rtdetr-shufflenetv2.yaml") == d / "rtdetr-shufflenetv2.yaml"
-    assert host.resolve_config("yolo11n.yaml") is None  # ultralytics' own
-    assert host.resolve_config("/elsewhere/yolo11n-shufflenetv2.yaml") is None  # a path that is not ours
+    d = plugin.config_dir()
+    assert plugin.resolve_config("yolo11n-shufflenetv2.yaml") == d / "yolo11n-shufflenetv2.yaml"
+    assert plugin.resolve_config("yolo11s-shufflenetv2.yaml") == d / "yolo11n-shufflenetv2.yaml"
+    assert plugin.resolve_config("yolov8x-shufflenetv2.yaml") == d / "yolov8n-shufflenetv2.yaml"
+    assert plugin.resolve_config(str(d / "yolo11m-mobilenetv2.yaml")) == d / "yolo11n-mobilenetv2.yaml"
+    assert plugin.resolve_config("rtdetr-shufflenetv2.yaml") == d / "rtdetr-shufflenetv2.yaml"
+    assert plugin.resolve_config("yolo11n.yaml") is None  # ultralytics' own
+    assert plugin.resolve_config("/elsewhere/yolo11n-shufflenetv2.yaml") is None  # a path that is not ours
     cfg = tasks.yaml_model_load("yolo11s-shufflenetv2.yaml")
     assert cfg["scale"] == "s" and cfg["backbone"][1][2] == "ShuffleNetV2_InvertedResidual"
 
@@ -197,7 +198,7 @@ def test_scale_l_is_torchvision_exact(name, tv):
     keep = re.compile(r"^(conv1|stage[234])\." if "shufflenet" in tv else r"^features\.(\d|1[0-7])\.")
     ref_shapes = [tuple(v.shape) for k, v in ref.items() if keep.match(k)]
     layers = build(name).model
-    n = next(i for i, m in enumerate(layers) if not isinstance(units(m)[0], host.BLOCKS))
+    n = next(i for i, m in enumerate(layers) if not isinstance(units(m)[0], plugin.BLOCKS))
     ours = [tuple(v.shape) for v in nn.Sequential(*layers[:n]).state_dict().values()]
     assert ours == ref_shapes
 
@@ -229,10 +230,10 @@ def test_fuse_folds_our_batchnorm(name):
     x = torch.rand(1, 3, IMGSZ, IMGSZ)
     with torch.no_grad():
         ref = model(x)[0]
-        assert host._unfused(model) and not model.is_fused()
+        assert registration._unfused(model) and not model.is_fused()
         model.fuse(verbose=False)
         out = model(x)[0]
-    assert not host._unfused(model) and model.is_fused()
+    assert not registration._unfused(model) and model.is_fused()
     assert not any(isinstance(m, nn.BatchNorm2d) for m in model.modules())
     torch.testing.assert_close(out, ref, rtol=1e-3, atol=1e-3)
 
@@ -299,7 +300,7 @@ def folds(predictor):
     return [len(ours), sum(isinstance(getattr(m, "bn", None), nn.BatchNorm2d) for m in ours)]
 out["plain_folds"] = folds(m.predictor)
 
-import yolov5_shuffle.hosts.ultralytics
+import yolov5_shuffle.ultralytics
 m = Model(best)
 out["predict"] = len(m.predict(images, imgsz=128, device="cpu", verbose=False))
 out["folds"] = folds(m.predictor)
@@ -364,7 +365,7 @@ def test_best_pt_reloads_in_a_fresh_process(flow):
 # ------------------------------------------------------------------------------------------------------------- CLI
 def test_main_restores_argv(capsys):
     before = list(sys.argv)
-    assert host.main(["version"]) == 0
+    assert plugin.main(["version"]) == 0
     assert sys.argv == before
 
 

@@ -5,8 +5,9 @@ import sys
 __version__ = "0.2.0"
 
 # Unpickling an ultralytics checkpoint that holds our blocks imports this package first: register then,
-# so fusing and re-training from the checkpoint's yaml work without an explicit import (hosts/ultralytics.py).
+# so fusing and re-training from the checkpoint's yaml work without an explicit import
+# (hosts/ultralytics/registration.py).
 if "ultralytics.nn.tasks" in sys.modules:
-    from .hosts.ultralytics import autoregister
+    from .hosts.ultralytics.registration import autoregister
 
     autoregister()

@@ -176,14 +176,14 @@ def check_calls(path: Path) -> None:
     _scan_file(Path(path))
 
 
-def _scan_file(path: Path) -> tuple[set[str], set[str]]:
+def _scan_file(path: Path, calls: frozenset = frozenset()) -> tuple[set[str], set[str]]:
     """The globals a checkpoint's pickle names and creates, refusing a broken pickle or one that calls anything a
-    genuine checkpoint does not."""
+    genuine checkpoint does not (``calls``: what the host's own checkpoints call besides)."""
     try:
         names, made, called = scan(_pickle_bytes(path))
     except (ValueError, IndexError, KeyError, TypeError) as e:
         raise CheckpointRefused(f"weights {path}: not a readable PyTorch checkpoint (broken pickle: {e})") from None
-    _refuse_calls(path, called)
+    _refuse_calls(path, called - calls)
     return names, made
 
 
@@ -197,17 +197,19 @@ def _refuse_calls(path: Path, called: set[str]) -> None:
 _HOW = f"if you trust this file, set {TRUST_ENV}=1 to load it with plain unpickling (it can then run code)"
 
 
-def allowlist(path: Path, modules: tuple[str, ...] = HOST_MODULES) -> list:
+def allowlist(path: Path, modules: tuple[str, ...] = HOST_MODULES, calls: frozenset = frozenset()) -> list:
     """The objects to pass to ``torch.serialization.safe_globals`` for this file, or CheckpointRefused naming the
-    first global a genuine checkpoint would not hold."""
+    first global a genuine checkpoint would not hold (``calls``: full names the host's genuine checkpoints call
+    besides, such as a plain namespace class rebuilt by REDUCE)."""
     path = Path(path)
-    names, _ = _scan_file(path)
+    names, _ = _scan_file(path, calls)
     objects = []
     for name in sorted(names):
         if _torch_own(name):
             continue
         obj = _resolve(name, modules)
         ok = obj is not None and (name in SAFE_CALLS or name in SAFE_TYPES or _allowed_class(obj, modules)
+                                  or name in calls
                                   or (name.startswith("numpy.dtypes.") and isinstance(obj, type)))
         if not ok:
             raise CheckpointRefused(f"weights {path}: refused: it needs {name}, which is not a layer of torch, of "
@@ -223,15 +225,17 @@ def allowlist(path: Path, modules: tuple[str, ...] = HOST_MODULES) -> list:
 
 def load(f, map_location=None, **kwargs):
     """``torch.load`` for checkpoints: weights_only with the allowlist; ``weights_only``/``pickle_module`` given
-    by the caller are ignored. A file-like object or a non-checkpoint path goes to plain weights_only loading."""
+    by the caller are ignored. A file-like object or a non-checkpoint path goes to plain weights_only loading.
+    ``modules``: where the host's layer classes live; ``calls``: what its genuine checkpoints call besides."""
     import torch
 
     kwargs.pop("weights_only", None)
     modules = tuple(kwargs.pop("modules", HOST_MODULES))
+    calls = frozenset(kwargs.pop("calls", ()))
     if trusted():
         return torch.load(f, map_location=map_location, weights_only=False, **kwargs)
     if not isinstance(f, (str, os.PathLike)):
         return torch.load(f, map_location=map_location, weights_only=True, **kwargs)
-    objects = allowlist(Path(f), modules)
+    objects = allowlist(Path(f), modules, calls)
     with torch.serialization.safe_globals(objects):
         return torch.load(f, map_location=map_location, weights_only=True, **kwargs)

@@ -1,4 +1,4 @@
-"""``yolov5-shuffle yolo``: ultralytics' own ``yolo`` command with our blocks registered."""
+"""``yolov5-shuffle yolo``: ultralytics' own ``yolo`` command, our blocks registered, checkpoints loaded safely."""
 
 from __future__ import annotations
 
@@ -11,6 +11,6 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from ..hosts.ultralytics import main
+    from ..hosts.ultralytics.yolo_route import main
 
     return main(argv=args.args)

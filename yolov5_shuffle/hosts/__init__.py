@@ -1,13 +1,10 @@
 """The YOLO code bases we plug into, one module per host, and the registry that asks them.
 
-A module here that defines ``HOST`` (a :class:`base.Host`) is a host: adding a host is adding a file here
-(plus its configs in ``yolov5_shuffle/cfg/<dialect>``), or calling :func:`add` from a module of your own.
+A module (or package) here that defines ``HOST`` (a :class:`base.Host`) is a host: adding a host is adding a
+file here (plus its configs in ``yolov5_shuffle/cfg/<dialect>``), or calling :func:`add` from a module of your own.
 Every question about a host goes through this registry: :func:`find` (whose tree is this folder),
 :func:`host_for` (whose config), :func:`host_for_checkpoint` (whose checkpoint), :func:`build`,
 :func:`load_checkpoint`. Each asks the hosts most specific first (``Host.priority``).
-
-Not host modules (never imported by the registry): ``base``, ``scripts``, and
-``ultralytics``, whose import registers our blocks in that package (its adapter is ``ultralytics_host``).
 """
 
 from __future__ import annotations
@@ -19,7 +16,6 @@ from pathlib import Path
 from ..errors import UserError
 from .base import Host, PatchError, Tree
 
-_NOT_HOSTS = {"base", "scripts", "ultralytics"}
 _ADDED: list[Host] = []
 _FOUND: list[Host] = []
 
@@ -36,7 +32,7 @@ def add(host: Host) -> Host:
 def all_hosts() -> tuple[Host, ...]:
     if not _FOUND:
         for info in pkgutil.iter_modules(__path__):
-            if info.name in _NOT_HOSTS or info.name.startswith("_"):
+            if info.name.startswith("_"):
                 continue
             mod = importlib.import_module(f"{__name__}.{info.name}")
             if isinstance(getattr(mod, "HOST", None), Host):

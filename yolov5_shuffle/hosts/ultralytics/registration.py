@@ -1,12 +1,10 @@
 """Our blocks inside the ``ultralytics`` package (YOLOv8, YOLO11, RT-DETR), registered at run time.
 
-``import yolov5_shuffle.ultralytics`` (the public name; this module's own path works too), or :func:`register`
-(idempotent), is all it takes; then
+:func:`register` (idempotent; what ``import yolov5_shuffle.ultralytics`` calls) is all it takes; then
 ``YOLO("yolo11n-shufflenetv2.yaml")``, ``RTDETR("rtdetr-shufflenetv2.yaml")``, training, validation,
-prediction, ``fuse()`` and ONNX export work as for the host's own models. The CLI route
-``python -m yolov5_shuffle.ultralytics train model=... data=...`` is ``yolo train ...`` with the
-plugin registered and its arguments checked first (:func:`check_arguments`); :func:`main` hands them to
-ultralytics' own ``entrypoint``.
+prediction, ``fuse()`` and ONNX export work as for the host's own models. Importing this module changes
+nothing by itself (:func:`autoregister` is for ``yolov5_shuffle/__init__.py``); the ``yolo`` command
+route is :mod:`.yolo_route`.
 
 Why the parse_model is rebuilt from its own source
 --------------------------------------------------
@@ -54,13 +52,16 @@ Other hooks, all idempotent and undone by nothing (they live for the process):
 * ``tasks.check_yaml`` (the name ``yaml_model_load`` calls) resolves our config names: a bare name
   that does not exist locally and names one of our files, or our file with another scale letter
   (``yolo11s-shufflenetv2.yaml`` -> ``yolo11n-shufflenetv2.yaml``, scale ``s`` read from the name by
-  ultralytics' own regex), becomes the full path under :func:`config_dir`. Full paths always work.
+  ultralytics' own regex), becomes the full path in our config folder (:mod:`.config_lookup`). Full
+  paths always work.
 * ``torch.serialization.add_safe_globals`` gets every nn.Module class of ``yolov5_shuffle.blocks``,
   so ``ULTRALYTICS_SAFE_LOAD=1`` (``weights_only`` loading) accepts our checkpoints once registered.
 
 Checkpoints and a missing plugin
 --------------------------------
-Checkpoints pickle our layers as ``yolov5_shuffle.blocks.*``. Loading one (all checked with 8.4.190):
+Checkpoints pickle our layers as ``yolov5_shuffle.blocks.*``. In the ``yolo`` route (``yolov5-shuffle yolo``,
+``python -m yolov5_shuffle.ultralytics``) every checkpoint goes through our safe loader instead of
+ultralytics' (:mod:`.safe_load`). Elsewhere ultralytics loads them itself (all checked with 8.4.190):
 
 * plugin importable and registered: loads, fuses (our BN folded), trains on, exports; with
   ``ULTRALYTICS_SAFE_LOAD=1`` too.
@@ -100,72 +101,29 @@ import ast
 import functools
 import inspect
 import os
-import re
 import sys
 import textwrap
 import threading
 import warnings
-from pathlib import Path
 
 import torch.nn as nn
 
-from yolov5_shuffle import blocks
-from yolov5_shuffle.blocks import fuse_blocks, scale_width
-from yolov5_shuffle.errors import UserError
+from ... import blocks
+from ...blocks import fuse_blocks, scale_width
+from ...errors import UserError
+from .config_lookup import resolve_config
 
-__all__ = ("register", "autoregister", "is_registered", "config_dir", "config_names", "resolve_config", "main",
-           "BLOCKS", "RegistrationError")
+__all__ = ("register", "autoregister", "is_registered", "BLOCKS", "RegistrationError")
 
 BLOCKS = blocks.BLOCKS
 _SET_NAME = "_YOLOV5_SHUFFLE_BLOCKS"  # names we add to ultralytics.nn.tasks' globals
 _HELPER_NAME = "_yolov5_shuffle_layer"
 _MARK = "__yolov5_shuffle__"  # attribute on every function we install: the one it replaces
 _LOCK = threading.RLock()
-# ultralytics' "unified" config name: the scale letter after the version digits removed (yaml_model_load)
-_UNIFY = re.compile(r"(\d+)([nslmx])(.+)?$")
 
 
 class RegistrationError(UserError):
     """This ultralytics cannot take our blocks (its parse_model changed shape, or it is not installed)."""
-
-
-# ----------------------------------------------------------------------------------------------------------- configs
-def config_dir() -> Path:
-    """The folder of our ultralytics configs (``yolo11n-shufflenetv2.yaml``, ``rtdetr-shufflenetv2.yaml``, ...)."""
-    return Path(__file__).resolve().parent.parent / "cfg" / "ultralytics"
-
-
-def config_names() -> list[str]:
-    """File names of our ultralytics configs."""
-    return sorted(p.name for p in config_dir().glob("*.yaml"))
-
-
-def _unify(stem: str) -> str:
-    return _UNIFY.sub(r"\1\3", stem)
-
-
-def resolve_config(name: str | os.PathLike) -> Path | None:
-    """Full path of our config for ``name``, or None when ``name`` is not ours or exists where it points.
-
-    A bare name (or a path into :func:`config_dir`) matches our file of that name, or our file with the
-    same name but another scale letter: ``yolo11s-shufflenetv2.yaml`` -> ``.../yolo11n-shufflenetv2.yaml``
-    (ultralytics reads the scale from the requested name, not from the file). A file of that name, or of
-    its unified name (ultralytics' ``yolo11-shufflenetv2.yaml``), in the working directory wins.
-    """
-    s = str(name).strip()
-    p = Path(s)
-    if p.suffix not in (".yaml", ".yml") or "://" in s or os.path.exists(s):
-        return None
-    folder = config_dir()
-    if str(p.parent) not in ("", ".") and p.parent.resolve() != folder:
-        return None
-    if os.path.exists(str(p.with_name(_unify(p.stem) + p.suffix))):
-        return None  # the user's own unified yaml: ultralytics' second lookup finds it
-    if (folder / p.name).is_file():
-        return folder / p.name
-    unified = _unify(p.stem)
-    matches = [f for f in sorted(folder.glob("*.yaml")) if _unify(f.stem) == unified]
-    return matches[0] if len(matches) == 1 else None
 
 
 # ------------------------------------------------------------------------------------------------ parse_model branch
@@ -356,7 +314,7 @@ def autoregister() -> bool:
     blocks is unpickled (the unpickler imports ``yolov5_shuffle.blocks``, hence the package)::
 
         if "ultralytics.nn.tasks" in sys.modules:
-            from .hosts.ultralytics import autoregister
+            from .hosts.ultralytics.registration import autoregister
             autoregister()
     """
     if "ultralytics.nn.tasks" not in sys.modules:
@@ -372,96 +330,3 @@ def autoregister() -> bool:
 def is_registered() -> bool:
     tasks = sys.modules.get("ultralytics.nn.tasks")
     return tasks is not None and getattr(tasks.parse_model, _MARK, None) is not None
-
-
-# ----------------------------------------------------------------------------------------------------------------- CLI
-def _model_arg(argv: list[str]) -> str:
-    return next((a.split("=", 1)[1] for a in argv if a.startswith("model=")), "model")
-
-
-def _syntax_line(e: SyntaxError) -> str:
-    """The line of ultralytics' argument-check SyntaxError that names the bad argument, without colours."""
-    first = next((x.strip() for x in str(e).splitlines() if "not a valid YOLO argument" in x), str(e).strip())
-    return re.sub(r"\x1b\[[0-9;]*m", "", first)
-
-
-def _check_pairs(pairs: dict) -> None:
-    """Argument names and the numbers ultralytics would only reject deep inside a run."""
-    from ultralytics.cfg import DEFAULT_CFG_DICT, check_dict_alignment
-
-    try:
-        check_dict_alignment(DEFAULT_CFG_DICT, pairs)
-    except SyntaxError as e:
-        raise UserError(_syntax_line(e)) from None
-    for key in ("epochs", "imgsz"):  # imgsz may also be a list ([640,480] or 640,480)
-        v = pairs.get(key)
-        if v is None:
-            continue
-        numbers = re.split(r"\s*,\s*", v.strip("[]() ")) if key == "imgsz" else [v]
-        if not all(n.isdigit() and int(n) >= 1 for n in numbers):
-            raise UserError(f"{key}={v}: must be a whole number >= 1" + (" or two, as [640,480]" if key == "imgsz" else ""))
-
-
-def _check_files(pairs: dict, mode: str) -> None:
-    """A missing data yaml (before a run folder and args.yaml appear), another host's checkpoint."""
-    data = pairs.get("data")
-    if data and data.endswith((".yaml", ".yml")) and not Path(data).is_file():
-        import ultralytics
-
-        builtin = Path(ultralytics.__file__).parent / "cfg" / "datasets" / Path(data).name
-        if not builtin.is_file():
-            raise UserError(f"data={data}: no such file ({Path(data).resolve()})")
-    model = pairs.get("model")
-    if model and model.endswith(".pt") and Path(model).is_file():
-        from . import host_for_checkpoint
-
-        host = host_for_checkpoint(Path(model))
-        if host.name != "ultralytics":  # the adapter (ultralytics_host) imports this module: compare by name
-            raise UserError(f"model={model}: a checkpoint of {host.label}, not of ultralytics; "
-                            f"{host.hint('detect' if mode == 'predict' else mode, model)}")
-
-
-def check_arguments(argv: list[str]) -> None:
-    """Refuse in one line, before ultralytics starts, what it would stop on later with a traceback."""
-    pairs = dict(a.split("=", 1) for a in argv if "=" in a and not a.startswith("="))
-    mode = next((a for a in argv if "=" not in a), "")
-    if pairs:
-        _check_pairs(pairs)
-        _check_files(pairs, mode)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``yolo`` with our blocks registered: ``main(["train", "model=yolo11n-shufflenetv2.yaml", "data=d.yaml"])``.
-
-    The arguments go to ultralytics' own ``entrypoint`` exactly as ``yolo`` passes them (``sys.argv`` is
-    ``["yolo", *argv]`` for the call, so ultralytics' CLI-only behaviour, such as streaming predict, is the same).
-    """
-    argv = list(sys.argv[1:] if argv is None else argv)
-    register()
-    check_arguments(argv)
-    import ultralytics.cfg as ucfg
-
-    lists = [sys.argv] + ([ucfg.ARGV] if ucfg.ARGV is not sys.argv else [])
-    saved = [list(x) for x in lists]
-    for x in lists:
-        x[:] = ["yolo", *argv]
-    try:
-        ucfg.entrypoint()
-    except ValueError as e:  # our rows refused inside parse_model: a user error, named by layer
-        if re.match(r"layer \d+ ", str(e)):
-            raise UserError(f"{_model_arg(argv)}: {e}") from None
-        raise
-    except SyntaxError as e:  # ultralytics' own argument check (a mode or argument typo), before any work
-        raise UserError(_syntax_line(e)) from None
-    finally:
-        for x, old in zip(lists, saved):
-            x[:] = old
-    return 0
-
-
-if __name__ == "__main__":
-    from yolov5_shuffle.hosts.ultralytics import main as _main  # the importable module, not this __main__ copy
-
-    sys.exit(_main(sys.argv[1:]))
-else:
-    register()

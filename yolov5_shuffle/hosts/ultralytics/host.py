@@ -1,6 +1,6 @@
 """The ``ultralytics`` package (YOLOv8, YOLO11, RT-DETR) as a host: nothing to patch, its "install" is the
-run-time registration in :mod:`yolov5_shuffle.hosts.ultralytics` (kept apart: importing that module registers,
-which imports ultralytics; the registry must be able to ask this adapter without that).
+run-time registration (:mod:`.registration`, imported only where a model is built: it imports ultralytics,
+and the registry asks this host about configs and checkpoints without that).
 """
 
 from __future__ import annotations
@@ -10,29 +10,46 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ..errors import UserError
-from .base import Host
+from ...errors import UserError
+from ..base import Host, PatchError
+from .config_lookup import DIALECT, resolve_config
 
-CLI_MODULE = "yolov5_shuffle.ultralytics"  # ``python -m`` this: ``yolo`` with our blocks registered
+PUBLIC_MODULE = "yolov5_shuffle.ultralytics"  # the one import that registers; ``python -m`` it: ``yolo`` registered
 # The recipe's knobs that ultralytics shares with YOLOv5 (its loss gains are its own, by design).
 SHARED_HYP = ("lr0", "lrf", "momentum", "weight_decay", "warmup_epochs", "warmup_momentum", "warmup_bias_lr",
               "hsv_h", "hsv_s", "hsv_v", "degrees", "translate", "scale", "shear", "perspective", "flipud", "fliplr",
               "mosaic", "mixup", "copy_paste")
 
 
+def _is_package(path: Path) -> bool:
+    """Whether ``path`` is the ultralytics package's folder (installed, or inside a clone)."""
+    return path.name == "ultralytics" and (path / "nn" / "tasks.py").is_file() and (path / "engine").is_dir()
+
+
 class Ultralytics(Host):
     name = "ultralytics"
     label = "the ultralytics package (YOLOv8, YOLO11, RT-DETR)"
-    dialect = "ultralytics"
+    dialect = DIALECT
     config_prefixes = ("yolov8", "yolo11", "rtdetr")
     checkpoint_modules = ("ultralytics.",)
+    model_modules = ("ultralytics.nn.",)  # where its pickled layers live: created (never called) when loading
+    # What its genuine checkpoints call besides: train args (model.args) as a namespace, until strip_optimizer
+    checkpoint_calls = ("ultralytics.utils.IterableSimpleNamespace",)
     priority = 20
     scripts: dict = {}  # no train.py/detect.py: its CLI is `yolov5-shuffle yolo ...`
 
+    def recognise(self, path: Path):
+        """Nothing to patch; the ultralytics package itself (or a clone of it) is refused with the route that
+        works instead, rather than with "not a tree we know"."""
+        path = Path(path)
+        if _is_package(path) or ((path / "pyproject.toml").is_file() and _is_package(path / "ultralytics")):
+            raise PatchError(f"{path}: the ultralytics package needs no patch: our blocks register at run time; in "
+                             f"Python: import {PUBLIC_MODULE} (before building a model); on the command line: "
+                             f"yolov5-shuffle yolo train model=yolo11n-shufflenetv2.yaml data=your.yaml")
+        return None
+
     def resolve_config(self, cfg):
         """Keep the name ultralytics is given: its scale letter picks the row of ``scales:``."""
-        from .ultralytics import resolve_config
-
         if Path(cfg).is_file():
             return Path(cfg)
         if resolve_config(cfg) is not None:
@@ -45,7 +62,7 @@ class Ultralytics(Host):
 
         import torch
 
-        from .ultralytics import register
+        from .registration import register
 
         register()
         from ultralytics.nn.tasks import DetectionModel, RTDETRDetectionModel
@@ -82,7 +99,7 @@ class Ultralytics(Host):
                 f"project={project}", "name=exp", "exist_ok=False", *(f"{k}={recipe[k]}" for k in SHARED_HYP if k in recipe)]
         before = set(project.iterdir()) if project.exists() else set()
         env = {**os.environ, "YOLO_OFFLINE": "1", "YOLO_AUTOINSTALL": "false"}
-        cmd = [sys.executable, "-m", CLI_MODULE, "train", *args]
+        cmd = [sys.executable, "-m", PUBLIC_MODULE, "train", *args]
         print("$ " + " ".join(cmd), flush=True)
         if subprocess.run(cmd, env=env).returncode:
             raise UserError(f"ultralytics training of {cfg} failed (command above)")
