@@ -189,6 +189,18 @@ def test_exported_stem_is_a_plain_maxpool(tmp_path):
     (lambda: MobileNetV2_Block(24, 32, 4, 6), "stride must be one of"),
     (lambda: DWSConv(16, 32, 4, 1), "k must be odd"),
     (lambda: conv_bn_relu_maxpool(3, 24.5), "c2 must be a positive int"),
+    (lambda: ShuffleNetV2_InvertedResidual(48, 48, 1, "gelu"),
+     r"act must be one of \('relu', 'leakyrelu', 'hswish', 'silu'\), got 'gelu'"),
+    (lambda: ShuffleNetV2_InvertedResidual(48, 48, 1, nn.ReLU()), "act must be one of .*, got ReLU()"),
+    (lambda: ShuffleNetV2_InvertedResidual(48, 48, 1, "relu", 4),
+     r"kernel \(depthwise kernel size\) must be one of \(3, 5, 7\), got 4"),
+    (lambda: ShuffleNetV2_InvertedResidual(48, 48, 1, "relu", 5.0), "kernel .* got 5.0"),
+    (lambda: ShuffleNetV2_InvertedResidual(48, 48, 1, "relu", 3, 1), "se must be true or false, got 1"),
+    (lambda: ShuffleNetV2_InvertedResidual(48, 48, 1, "relu", 3, "True"), "se must be true or false, got 'True'"),
+    (lambda: conv_bn_relu_maxpool(3, 24, "avgpool"),
+     r"down must be one of \('maxpool', 'conv', 'dwsconv'\), got 'avgpool'"),
+    (lambda: conv_bn_relu_maxpool(3, 24, "conv", "ReLU"), "act must be one of .*, got 'ReLU'"),
+    (lambda: DWSConv(16, 32, 3, 1, "gelu"), "act must be true, false, one of .*, got 'gelu'"),
 ])
 def test_bad_arguments_raise_value_error_naming_values(make, match):
     with pytest.raises(ValueError, match=match):
@@ -202,13 +214,29 @@ def test_scale_width_keeps_torchvision_widths_and_stays_even():
         blocks.scale_width(116, 0)
 
 
+def shuffle_options(stem=(), unit=()) -> nn.Sequential:
+    """A stem and a stride-2 and a stride-1 ShuffleNetV2 unit, built with these optional yaml arguments."""
+    return nn.Sequential(conv_bn_relu_maxpool(3, 24, *stem), ShuffleNetV2_InvertedResidual(24, 48, 2, *unit),
+                         ShuffleNetV2_InvertedResidual(48, 48, 1, *unit))
+
+
+OPTIONS = {  # every block option, one at a time (id -> (stem args, unit args))
+    "act-leakyrelu": ((), ("leakyrelu",)), "act-hswish": ((), ("hswish",)), "act-silu": ((), ("silu",)),
+    "kernel-5": ((), ("relu", 5)), "kernel-7": ((), ("relu", 7)), "se": ((), ("relu", 3, True)),
+    "stem-conv": (("conv",), ()), "stem-dwsconv": (("dwsconv",), ()), "stem-act-hswish": (("maxpool", "hswish"), ()),
+    "all-at-once": (("dwsconv", "silu"), ("hswish", 5, True)),
+}
+
+
 @pytest.mark.parametrize("block", [
     lambda: nn.Sequential(conv_bn_relu_maxpool(3, 24), ShuffleNetV2_InvertedResidual(24, 48, 2),
                           ShuffleNetV2_InvertedResidual(48, 48, 1)),
     lambda: nn.Sequential(MobileNetV2_Stem(3, 32), MobileNetV2_Block(32, 16, 1, 1), MobileNetV2_Block(16, 24, 2, 6),
                           MobileNetV2_Block(24, 24, 1, 6)),
     lambda: nn.Sequential(DWSConv(3, 16, 3, 2), DWSConv(16, 32, 5, 1)),
-], ids=["shufflenetv2", "mobilenetv2", "dwsconv"])
+    lambda: nn.Sequential(DWSConv(3, 16, 3, 2, "hswish"), DWSConv(16, 32, 5, 1, "leakyrelu")),
+    *(lambda stem=stem, unit=unit: shuffle_options(stem, unit) for stem, unit in OPTIONS.values()),
+], ids=["shufflenetv2", "mobilenetv2", "dwsconv", "dwsconv-act-names", *(f"shufflenetv2-{k}" for k in OPTIONS)])
 def test_fuse_removes_batchnorm_and_keeps_outputs(block):
     torch.manual_seed(0)
     m = block()
@@ -221,3 +249,80 @@ def test_fuse_removes_batchnorm_and_keeps_outputs(block):
         out = m(x)
     assert not any(isinstance(x, nn.BatchNorm2d) for x in m.modules())
     assert (out - ref).abs().max().item() <= 1e-4
+
+
+# --- the optional arguments (ablation options): each builds what it names, the defaults are the paper's ----
+
+ACT_TYPES = {"relu": nn.ReLU, "leakyrelu": nn.LeakyReLU, "hswish": nn.Hardswish, "silu": nn.SiLU}
+
+
+@pytest.mark.parametrize("act", list(ACT_TYPES))
+def test_unit_act_option_is_the_activation_after_every_1x1_and_none_after_the_depthwise(act):
+    for unit in (ShuffleNetV2_InvertedResidual(24, 48, 2, act), ShuffleNetV2_InvertedResidual(48, 48, 1, act)):
+        convs = [m for m in unit.modules() if isinstance(m, blocks.ConvBN)]
+        for m in convs:
+            if m.conv.kernel_size == (1, 1):
+                assert type(m.act) is ACT_TYPES[act], (act, m)
+            else:
+                assert isinstance(m.act, nn.Identity), (act, m)  # the depthwise convs stay linear
+    assert ShuffleNetV2_InvertedResidual(48, 48, 1, "leakyrelu").branch2[0].act.negative_slope == 0.1
+    assert type(conv_bn_relu_maxpool(3, 24, "maxpool", act).conv.act) is ACT_TYPES[act]
+    assert type(DWSConv(8, 16, 3, 1, act).pw.act) is ACT_TYPES[act]
+
+
+@pytest.mark.parametrize("kernel", [3, 5, 7])
+def test_unit_kernel_option_sets_every_depthwise_kernel_and_keeps_the_resolution(kernel):
+    for unit, stride in ((ShuffleNetV2_InvertedResidual(24, 48, 2, "relu", kernel), 2),
+                         (ShuffleNetV2_InvertedResidual(48, 48, 1, "relu", kernel), 1)):
+        dw = [c for c in _convs(unit) if c.groups > 1]
+        assert len(dw) == stride and all(c.kernel_size == (kernel, kernel) and c.groups == c.in_channels for c in dw)
+        assert all(c.kernel_size == (1, 1) for c in _convs(unit) if c.groups == 1)
+        x = torch.randn(1, unit.branch2[0].conv.in_channels * (1 if stride == 2 else 2), 15, 16)
+        assert unit(x).shape[-2:] == ((8, 8) if stride == 2 else (15, 16))
+
+
+def test_unit_se_option_ends_the_right_branch_only():
+    for unit in (ShuffleNetV2_InvertedResidual(24, 48, 2, "relu", 3, True),
+                 ShuffleNetV2_InvertedResidual(48, 48, 1, "relu", 3, True)):
+        assert isinstance(unit.branch2[-1], blocks.SE) and unit.branch2[-1].fc1.in_channels == 24
+        assert sum(isinstance(m, blocks.SE) for m in unit.modules()) == 1
+    assert not any(isinstance(m, blocks.SE) for m in ShuffleNetV2_InvertedResidual(48, 48, 1).modules())
+
+
+def test_se_is_torchvisions_squeeze_excitation_with_a_hard_sigmoid_gate():
+    torch.manual_seed(0)
+    ours = blocks.SE(96)
+    tv = torchvision.ops.SqueezeExcitation(96, 24, scale_activation=nn.Hardsigmoid)
+    tv.load_state_dict(ours.state_dict())  # same names and shapes: fc1 96 -> 24, fc2 24 -> 96, with biases
+    x = torch.randn(2, 96, 5, 7)
+    assert torch.equal(ours(x), tv(x))
+    assert blocks.SE(2).fc1.out_channels == 1  # fewer than 4 channels still squeezes to one
+
+
+@pytest.mark.parametrize("down", ["maxpool", "conv", "dwsconv"])
+def test_stem_down_option_keeps_stride_4_and_replaces_the_max_pool(down):
+    stem = conv_bn_relu_maxpool(3, 32, down).eval()
+    with torch.no_grad():
+        assert stem(torch.randn(1, 3, 130, 128)).shape == (1, 32, 33, 32)
+    assert hasattr(stem, "maxpool") == (down == "maxpool")
+    if down == "conv":
+        assert isinstance(stem.down, blocks.ConvBN) and stem.down.conv.stride == (2, 2)
+        assert stem.down.conv.groups == 1 and stem.down.conv.kernel_size == (3, 3)
+    if down == "dwsconv":
+        assert isinstance(stem.down, DWSConv) and stem.down.dw.conv.groups == 32 and stem.down.dw.conv.stride == (2, 2)
+
+
+def test_yaml_arguments_take_the_options_positionally_and_unscaled_by_width():
+    check = blocks.check_yaml_args
+    check(ShuffleNetV2_InvertedResidual, [192, 2, "hswish", 5, True], 5, c1=96, width_multiple=0.5)
+    check(ShuffleNetV2_InvertedResidual, [96, 1, "silu", 7, False], 4, c1=48, n=7, width_multiple=0.5)
+    check(conv_bn_relu_maxpool, [32, "dwsconv", "hswish"], 0, c1=3)
+    with pytest.raises(ValueError, match=r"layer 5 ShuffleNetV2_InvertedResidual: kernel \(depthwise kernel size\) "
+                                         r"must be one of \(3, 5, 7\), got 6 \(yaml arguments \[c2, stride=1, "
+                                         r"act='relu', kernel=3, se=False\]: \[192, 2, 'relu', 6\]\)"):
+        check(ShuffleNetV2_InvertedResidual, [192, 2, "relu", 6], 5, c1=96)
+    with pytest.raises(ValueError, match=r"layer 0 conv_bn_relu_maxpool: down must be one of .*got 'pool'"):
+        check(conv_bn_relu_maxpool, [24, "pool"], 0)
+    with pytest.raises(ValueError, match=r"expected arguments \[c2, stride=1, act='relu', kernel=3, se=False\] "
+                                         r"\(1 to 5 of them\), got 6"):
+        check(ShuffleNetV2_InvertedResidual, [96, 1, "relu", 3, False, 1], 4)

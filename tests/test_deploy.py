@@ -1,8 +1,10 @@
 """Deployment runtimes (yolov5_shuffle.deploy.runtimes) on a tiny model made of our blocks and a YOLOv5-style
 Detect head: export, outputs against torch, ncnn's native ShuffleChannel, and int8 that still detects.
+The float runtimes also get the tiny model built with every block option (activations, 5x5 and 7x7
+depthwise kernels, squeeze-excite, the stems' down-sampling convs): each must export and match torch.
 
 Each runtime whose package is missing is skipped with the reason. 128 px and a tiny model keep the file
-to about a minute on 2 cores (most of it onnx2tf, when installed)."""
+to about two minutes on 2 cores (more with onnx2tf installed)."""
 
 from __future__ import annotations
 
@@ -49,14 +51,16 @@ class TinyDetect(nn.Module):
 
 
 class TinyShuffleYOLO(nn.Module):
-    """ShuffleNetV2 stem and three stages (P3, P4, P5 at strides 8, 16, 32) feeding TinyDetect."""
+    """ShuffleNetV2 stem and three stages (P3, P4, P5 at strides 8, 16, 32) feeding TinyDetect. ``stem``: the
+    stem's optional yaml arguments (down, act); ``units``: per stage, the units' (act, kernel, se)."""
 
-    def __init__(self, widths=(24, 48, 96, 192), repeats=(2, 3, 2), nc=4):
+    def __init__(self, widths=(24, 48, 96, 192), repeats=(2, 3, 2), nc=4, stem=(), units=((), (), ())):
         super().__init__()
-        self.stem = conv_bn_relu_maxpool(3, widths[0])
+        self.stem = conv_bn_relu_maxpool(3, widths[0], *stem)
         self.stages = nn.ModuleList(
-            nn.Sequential(ShuffleNetV2_InvertedResidual(widths[i], widths[i + 1], 2),
-                          *[ShuffleNetV2_InvertedResidual(widths[i + 1], widths[i + 1], 1) for _ in range(repeats[i] - 1)])
+            nn.Sequential(ShuffleNetV2_InvertedResidual(widths[i], widths[i + 1], 2, *units[i]),
+                          *[ShuffleNetV2_InvertedResidual(widths[i + 1], widths[i + 1], 1, *units[i])
+                            for _ in range(repeats[i] - 1)])
             for i in range(3))
         self.detect = TinyDetect(widths[1:], nc)
 
@@ -81,33 +85,60 @@ def fused(model: nn.Module, seed: int = 0) -> nn.Module:
     return fuse_blocks(model.eval())
 
 
-@pytest.fixture(scope="module")
-def model():
-    torch.manual_seed(0)
-    return fused(TinyShuffleYOLO())
+# The tiny model with every block option, spread over two models (a model has one stem): each activation,
+# kernel size, squeeze-excite in stride-1 and stride-2 units, and both down-sampling convs of the stem.
+VARIANTS = {
+    "defaults": {},
+    "options-a": {"stem": ("conv", "silu"),
+                  "units": (("leakyrelu", 5, True), ("hswish", 7, False), ("silu", 3, True))},
+    "options-b": {"stem": ("dwsconv", "hswish"),
+                  "units": (("silu", 3, False), ("relu", 5, True), ("hswish", 5, True))},
+}
 
 
 @pytest.fixture(scope="module")
-def exported(model, tmp_path_factory):
-    """Export once per runtime for the whole module (runtime -> path)."""
-    out = tmp_path_factory.mktemp("deploy")
+def models():
+    """Each variant built once, with non-trivial BatchNorms, and fused (variant -> model)."""
     cache = {}
 
-    def get(runtime):
-        ok, why = runtimes.available(runtime)
-        if not ok:
-            pytest.skip(f"{runtime} not available: {why}")
-        if runtime not in cache:
-            calib = np.concatenate([sample_image(IMGSZ, seed) for seed in range(1, 17)])
-            cache[runtime] = runtimes.by_name(runtime).export(model, IMGSZ, out, calib, name="tiny")
-        return cache[runtime]
+    def get(variant):
+        if variant not in cache:
+            torch.manual_seed(0)
+            cache[variant] = fused(TinyShuffleYOLO(**VARIANTS[variant]))
+        return cache[variant]
 
     return get
 
 
+@pytest.fixture(scope="module")
+def model(models):
+    return models("defaults")
+
+
+@pytest.fixture(scope="module")
+def exported(models, tmp_path_factory):
+    """Export once per (runtime, variant) for the whole module (-> path)."""
+    out = tmp_path_factory.mktemp("deploy")
+    cache = {}
+
+    def get(runtime, variant="defaults"):
+        ok, why = runtimes.available(runtime)
+        if not ok:
+            pytest.skip(f"{runtime} not available: {why}")
+        if (runtime, variant) not in cache:
+            calib = np.concatenate([sample_image(IMGSZ, seed) for seed in range(1, 17)])
+            cache[runtime, variant] = runtimes.by_name(runtime).export(models(variant), IMGSZ, out / variant, calib,
+                                                                       name="tiny")
+        return cache[runtime, variant]
+
+    return get
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
 @pytest.mark.parametrize("runtime", FP32)
-def test_export_matches_torch(model, exported, runtime):
-    path = exported(runtime)
+def test_export_matches_torch(models, exported, runtime, variant):
+    model = models(variant)
+    path = exported(runtime, variant)
     assert path.exists()
     r = check_against_torch(model, runtime, path, IMGSZ)
     assert r["ok"], f"{runtime}: {r}"
@@ -127,9 +158,10 @@ def test_prediction_shape_and_threads(model, exported):
         assert y.shape == (1, n, 9)
 
 
-def test_ncnn_shuffle_channel_native(exported):
-    """Every ShuffleNetV2 unit's shuffle must be ncnn's own ShuffleChannel op (one per unit)."""
-    ops = count_ops(exported("ncnn"))
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_ncnn_shuffle_channel_native(exported, variant):
+    """Every ShuffleNetV2 unit's shuffle must be ncnn's own ShuffleChannel op (one per unit), whatever its options."""
+    ops = count_ops(exported("ncnn", variant))
     units = sum((2, 3, 2))  # TinyShuffleYOLO's repeats
     assert ops.get("ShuffleChannel", 0) == units, ops
     assert not [op for op in ops if "." in op or "::" in op], ops

@@ -19,6 +19,7 @@ def _cfg(old, new):
 
 
 STEM, UNIT = "[-1, 1, conv_bn_relu_maxpool, [24]]", "[-1, 1, ShuffleNetV2_InvertedResidual, [48, 2]]"
+STEM_ARGS, UNIT_ARGS = "[c2, down='maxpool', act='relu']", "[c2, stride=1, act='relu', kernel=3, se=False]"
 
 
 REFUSED = [
@@ -40,11 +41,22 @@ REFUSED = [
     Case("typo-in-torch-nn-suggests-it", train_cfg(_cfg("nn.Upsample", "nn.Upsampel")), 2,
          "unknown module 'nn.Upsampel' (not in torch.nn); did you mean nn.Upsample?"),
     Case("too-few-block-arguments", train_cfg(_cfg(UNIT, "[-1, 1, ShuffleNetV2_InvertedResidual, []]")), 2,
-         "layer 1 ShuffleNetV2_InvertedResidual: expected arguments [c2, stride=1] (1 to 2 of them), got 0: []"),
-    Case("too-many-block-arguments", train_cfg(_cfg(UNIT, "[-1, 1, ShuffleNetV2_InvertedResidual, [48, 2, 1, 1]]")),
-         2, "expected arguments [c2, stride=1] (1 to 2 of them), got 4: [48, 2, 1, 1]"),
-    Case("too-many-stem-arguments", train_cfg(_cfg(STEM, "[-1, 1, conv_bn_relu_maxpool, [24, 2]]")), 2,
-         "layer 0 conv_bn_relu_maxpool: expected arguments [c2] (1 of them), got 2: [24, 2]"),
+         f"layer 1 ShuffleNetV2_InvertedResidual: expected arguments {UNIT_ARGS} (1 to 5 of them), got 0: []"),
+    Case("too-many-block-arguments",
+         train_cfg(_cfg(UNIT, "[-1, 1, ShuffleNetV2_InvertedResidual, [48, 2, 'relu', 3, False, 1]]")),
+         2, f"expected arguments {UNIT_ARGS} (1 to 5 of them), got 6: [48, 2, 'relu', 3, False, 1]"),
+    Case("too-many-stem-arguments", train_cfg(_cfg(STEM, "[-1, 1, conv_bn_relu_maxpool, [24, 'conv', 'relu', 2]]")),
+         2, f"layer 0 conv_bn_relu_maxpool: expected arguments {STEM_ARGS} (1 to 3 of them), got 4: "
+            "[24, 'conv', 'relu', 2]"),
+    Case("unknown-activation", train_cfg(_cfg(UNIT, "[-1, 1, ShuffleNetV2_InvertedResidual, [48, 2, 'gelu']]")), 2,
+         "layer 1 ShuffleNetV2_InvertedResidual: act must be one of ('relu', 'leakyrelu', 'hswish', 'silu'), got "
+         f"'gelu' (yaml arguments {UNIT_ARGS}: [48, 2, 'gelu'])"),
+    Case("even-depthwise-kernel", train_cfg(_cfg(UNIT, "[-1, 1, ShuffleNetV2_InvertedResidual, [48, 2, 'relu', 4]]")),
+         2, "layer 1 ShuffleNetV2_InvertedResidual: kernel (depthwise kernel size) must be one of (3, 5, 7), got 4"),
+    Case("se-not-a-boolean", train_cfg(_cfg(UNIT, "[-1, 1, ShuffleNetV2_InvertedResidual, [48, 2, 'relu', 3, 1]]")),
+         2, "layer 1 ShuffleNetV2_InvertedResidual: se must be true or false, got 1"),
+    Case("unknown-stem-downsampling", train_cfg(_cfg(STEM, "[-1, 1, conv_bn_relu_maxpool, [24, 'avgpool']]")), 2,
+         "layer 0 conv_bn_relu_maxpool: down must be one of ('maxpool', 'conv', 'dwsconv'), got 'avgpool'"),
 ]
 
 
@@ -70,7 +82,8 @@ def test_model_yaml_checked_against_each_hosts_modules_and_patch_state(host_tree
         ("conv_bn_relu_maxpool, [24]", "conv_bn_relu_maxpool, [23.5]", "must be a positive whole number, got 23.5"),
         ("conv_bn_relu_maxpool, [24]", "conv_bn_relu_maxpol, [24]",
          "unknown module 'conv_bn_relu_maxpol'; closest known: conv_bn_relu_maxpool"),
-        ("conv_bn_relu_maxpool, [24]", "conv_bn_relu_maxpool, []", "expected arguments [c2] (1 of them), got 0"),
+        ("conv_bn_relu_maxpool, [24]", "conv_bn_relu_maxpool, []",
+         f"expected arguments {STEM_ARGS} (1 to 3 of them), got 0"),
     ]:
         bad = edited_cfg(tmp_path / f"bad-{kind}.yaml", old, new, src)
         with pytest.raises(ConfigError) as e:
@@ -137,8 +150,8 @@ BAD_ROWS = {
                         "ValueError: layer 0 conv_bn_relu_maxpool: argument c2 (output channels) must be a positive "
                         "whole number, got 0"),
     "no-block-arguments": (UNIT, "[-1, 1, ShuffleNetV2_InvertedResidual, []]",
-                           "ValueError: layer 1 ShuffleNetV2_InvertedResidual: expected arguments [c2, stride=1] "
-                           "(1 to 2 of them), got 0"),
+                           f"ValueError: layer 1 ShuffleNetV2_InvertedResidual: expected arguments {UNIT_ARGS} "
+                           "(1 to 5 of them), got 0"),
     "stride-1-block-changing-the-channel-count": (
         UNIT, "[-1, 1, ShuffleNetV2_InvertedResidual, [48, 1]]",
         "ValueError: layer 1 ShuffleNetV2_InvertedResidual: stride 1 keeps the channel count, so c1 must equal c2; "

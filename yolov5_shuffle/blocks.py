@@ -8,8 +8,14 @@ Every block is built from :class:`ConvBN` (conv, BatchNorm, optional activation)
 protocol of YOLOv5's ``Conv`` (``conv``/``bn``/``act`` and ``forward_fuse``), and :func:`fuse_blocks`
 folds the BatchNorms; the patch calls it from YOLOv5's ``BaseModel.fuse()``.
 
+The ShuffleNetV2 unit, its stem and ``DWSConv`` take optional yaml arguments for ablations (activation,
+depthwise kernel, squeeze-excite, the stem's down-sampling); their defaults build exactly the modules
+torchvision's networks have, and every option folds its BatchNorms and exports like the defaults.
+
 References: Ma et al., "ShuffleNet V2", ECCV 2018, Fig. 3 (c)/(d); Sandler et al., "MobileNetV2",
-CVPR 2018, Table 1-2; torchvision's ``models/shufflenetv2.py`` and ``models/mobilenetv2.py``.
+CVPR 2018, Table 1-2; torchvision's ``models/shufflenetv2.py`` and ``models/mobilenetv2.py``;
+Howard et al., "Searching for MobileNetV3", ICCV 2019 (h-swish, SE with a hard-sigmoid gate);
+Cui et al., "PP-LCNet", 2021 (the same SE, reduction 4).
 """
 
 from __future__ import annotations
@@ -26,6 +32,9 @@ __all__ = (
     "MobileNetV2_Stem",
     "MobileNetV2_Block",
     "DWSConv",
+    "SE",
+    "make_act",
+    "ACTIVATIONS",
     "fuse_blocks",
     "scale_width",
     "check_yaml_args",
@@ -46,6 +55,36 @@ def _check_channels(name: str, **channels: int | None) -> None:
 def _check_stride(name: str, stride: int, allowed=(1, 2)) -> None:
     if not _is_int(stride) or stride not in allowed:
         raise ValueError(f"{name}: stride must be one of {allowed}, got {stride!r}")
+
+
+_ACTS = {
+    "relu": lambda: nn.ReLU(inplace=True),  # the paper's and torchvision's
+    "leakyrelu": lambda: nn.LeakyReLU(0.1, inplace=True),  # YOLOv3/v4's slope
+    "hswish": lambda: nn.Hardswish(inplace=True),  # MobileNetV3's h-swish
+    "silu": lambda: nn.SiLU(inplace=True),  # YOLOv5's
+}
+ACTIVATIONS = tuple(_ACTS)  # the names a block's ``act`` argument takes
+KERNELS = (3, 5, 7)  # depthwise kernel sizes of the ShuffleNetV2 unit (ShuffleNetV2+ searches over these)
+
+
+def make_act(name: str) -> nn.Module:
+    """A new activation module for a block's ``act`` name (one of :data:`ACTIVATIONS`)."""
+    return _ACTS[name]()
+
+
+def _check_act(name: str, act) -> None:
+    if not isinstance(act, str) or act not in _ACTS:
+        raise ValueError(f"{name}: act must be one of {ACTIVATIONS}, got {act!r}")
+
+
+def _check_kernel(name: str, kernel) -> None:
+    if not _is_int(kernel) or kernel not in KERNELS:
+        raise ValueError(f"{name}: kernel (depthwise kernel size) must be one of {KERNELS}, got {kernel!r}")
+
+
+def _check_flag(name: str, arg: str, value) -> None:
+    if not isinstance(value, bool):
+        raise ValueError(f"{name}: {arg} must be true or false, got {value!r}")
 
 
 def scale_width(c2: int, width_multiple: float) -> int:
@@ -121,35 +160,66 @@ def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
     return x.reshape(n, groups, c // groups, h, w).transpose(1, 2).reshape(n, c, h, w)
 
 
+class SE(nn.Module):
+    """Squeeze-and-excite with a hard-sigmoid gate, as in MobileNetV3 and PP-LCNet: global average pool, 1x1 conv
+    to c // 4, ReLU, 1x1 conv back to c, hard-sigmoid, times the input.
+
+    The same modules, names and forward as ``torchvision.ops.SqueezeExcitation(c, c // 4,
+    scale_activation=nn.Hardsigmoid)`` (tested); both convs have biases and no BatchNorm, so fusing leaves it
+    as it is, and every runtime has the ops (GlobalAveragePool, Conv, Relu, HardSigmoid, Mul).
+    """
+
+    def __init__(self, c: int, reduction: int = 4):
+        super().__init__()
+        _check_channels(type(self).__name__, c=c, reduction=reduction)
+        squeeze = max(1, c // reduction)
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc1 = nn.Conv2d(c, squeeze, 1)
+        self.fc2 = nn.Conv2d(squeeze, c, 1)
+        self.activation = nn.ReLU()
+        self.scale_activation = nn.Hardsigmoid()
+
+    def forward(self, x):
+        return x * self.scale_activation(self.fc2(self.activation(self.fc1(self.avgpool(x)))))
+
+
 class ShuffleNetV2_InvertedResidual(nn.Module):
-    """ShuffleNetV2 unit: Fig. 3(c) for stride 1, Fig. 3(d) for stride 2. yaml: ``[c2, stride]``.
+    """ShuffleNetV2 unit: Fig. 3(c) for stride 1, Fig. 3(d) for stride 2.
+    yaml: ``[c2, stride, act, kernel, se]``; all but c2 optional (``[96, 2]``, ``[192, 1, 'hswish', 5, True]``).
 
     stride 1: split channels in halves; the left half is the identity, the right half goes
     1x1 conv-BN-ReLU -> 3x3 depthwise conv-BN -> 1x1 conv-BN-ReLU; concat; shuffle (2 groups).
     stride 2: no split; left: 3x3 depthwise s2 conv-BN -> 1x1 conv-BN-ReLU; right as above with the
     depthwise conv at stride 2; concat; shuffle. Output channels double, resolution halves.
+
+    Options (defaults: the paper's unit, torchvision's modules): ``act`` the activation after every 1x1 conv
+    (the depthwise convs stay linear): 'relu', 'leakyrelu' (0.1), 'hswish' or 'silu'; ``kernel`` the depthwise
+    kernel size, 3, 5 or 7; ``se`` a squeeze-excite (:class:`SE`) at the end of the right branch, where
+    ShuffleNetV2+ puts it.
     """
 
-    def __init__(self, c1: int, c2: int, stride: int = 1):
+    def __init__(self, c1: int, c2: int, stride: int = 1, act: str = "relu", kernel: int = 3, se: bool = False):
         super().__init__()
-        self.check(c1, c2, stride)
+        self.check(c1, c2, stride, act, kernel, se)
         self.stride = stride
         b = c2 // 2  # channels per branch
         if stride == 2:
             self.branch1 = nn.Sequential(
-                ConvBN(c1, c1, 3, stride, g=c1),  # depthwise, linear
-                ConvBN(c1, b, 1, act=nn.ReLU(inplace=True)),
+                ConvBN(c1, c1, kernel, stride, g=c1),  # depthwise, linear
+                ConvBN(c1, b, 1, act=make_act(act)),
             )
         else:
             self.branch1 = nn.Sequential()  # identity half
-        self.branch2 = nn.Sequential(
-            ConvBN(c1 if stride == 2 else b, b, 1, act=nn.ReLU(inplace=True)),
-            ConvBN(b, b, 3, stride, g=b),  # depthwise, linear
-            ConvBN(b, b, 1, act=nn.ReLU(inplace=True)),
-        )
+        right = [
+            ConvBN(c1 if stride == 2 else b, b, 1, act=make_act(act)),
+            ConvBN(b, b, kernel, stride, g=b),  # depthwise, linear
+            ConvBN(b, b, 1, act=make_act(act)),
+        ]
+        self.branch2 = nn.Sequential(*right, *([SE(b)] if se else []))
 
     @classmethod
-    def check(cls, c1: int | None, c2: int, stride: int = 1) -> None:
+    def check(cls, c1: int | None, c2: int, stride: int = 1, act: str = "relu", kernel: int = 3,
+              se: bool = False) -> None:
         """Refuse arguments the block cannot be built with (c1=None: not known yet, not checked)."""
         name = cls.__name__
         _check_channels(name, c1=c1, c2=c2)
@@ -158,6 +228,9 @@ class ShuffleNetV2_InvertedResidual(nn.Module):
             raise ValueError(f"{name}: c2 must be even (it is split in two halves), got c2={c2}")
         if stride == 1 and c1 is not None and c1 != c2:
             raise ValueError(f"{name}: stride 1 keeps the channel count, so c1 must equal c2; got c1={c1}, c2={c2}")
+        _check_act(name, act)
+        _check_kernel(name, kernel)
+        _check_flag(name, "se", se)
 
     def forward(self, x):
         if self.stride == 1:
@@ -191,21 +264,40 @@ def _use_strided_max_pool(x: torch.Tensor) -> bool:
             and not torch.onnx.is_in_onnx_export())
 
 
-class conv_bn_relu_maxpool(nn.Module):
-    """ShuffleNetV2 stem (conv1 + maxpool): 3x3 s2 conv-BN-ReLU, then 3x3 s2 max-pool. yaml: ``[c2]``."""
+STEM_DOWNSAMPLING = ("maxpool", "conv", "dwsconv")  # what halves the stem's resolution after conv1
 
-    def __init__(self, c1: int, c2: int):
+
+class conv_bn_relu_maxpool(nn.Module):
+    """ShuffleNetV2 stem (conv1 + maxpool): 3x3 s2 conv-BN-ReLU, then 3x3 s2 max-pool. yaml: ``[c2, down, act]``.
+
+    Options (defaults: torchvision's conv1 + maxpool): ``down`` what replaces the max-pool, 'conv' (3x3 s2
+    conv-BN-act, c2 to c2) or 'dwsconv' (:class:`DWSConv` 3x3 s2, as PP-LCNet's stem goes on); ``act`` the
+    activation of conv1 and of that down-sampling conv: 'relu', 'leakyrelu', 'hswish' or 'silu'.
+    """
+
+    def __init__(self, c1: int, c2: int, down: str = "maxpool", act: str = "relu"):
         super().__init__()
-        self.check(c1, c2)
-        self.conv = ConvBN(c1, c2, 3, 2, act=nn.ReLU(inplace=True))
-        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+        self.check(c1, c2, down, act)
+        self.conv = ConvBN(c1, c2, 3, 2, act=make_act(act))
+        if down == "maxpool":
+            self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+        elif down == "conv":
+            self.down = ConvBN(c2, c2, 3, 2, act=make_act(act))
+        else:
+            self.down = DWSConv(c2, c2, 3, 2, act=act)
 
     @classmethod
-    def check(cls, c1: int | None, c2: int) -> None:
-        _check_channels(cls.__name__, c1=c1, c2=c2)
+    def check(cls, c1: int | None, c2: int, down: str = "maxpool", act: str = "relu") -> None:
+        name = cls.__name__
+        _check_channels(name, c1=c1, c2=c2)
+        if not isinstance(down, str) or down not in STEM_DOWNSAMPLING:
+            raise ValueError(f"{name}: down must be one of {STEM_DOWNSAMPLING}, got {down!r}")
+        _check_act(name, act)
 
     def forward(self, x):
         x = self.conv(x)
+        if "maxpool" not in self._modules:  # checkpoints of the default stem have no ``down``
+            return self.down(x)
         return max_pool_3x3_s2(x) if _use_strided_max_pool(x) else self.maxpool(x)
 
 
@@ -259,30 +351,34 @@ class MobileNetV2_Block(nn.Module):
 class DWSConv(nn.Module):
     """Depthwise-separable conv: kxk depthwise conv-BN-act, then 1x1 pointwise conv-BN-act.
 
-    yaml: ``[c2, k, s]`` like YOLOv5's ``Conv``, whose SiLU it uses by default. YOLOv5's ``DWConv``
-    is only the depthwise half (and only when c1 == c2); this is the full factorised conv.
+    yaml: ``[c2, k, s, act]`` like YOLOv5's ``Conv``, whose SiLU it uses by default (``act`` true); false: no
+    activation; or an activation's name: 'relu', 'leakyrelu', 'hswish', 'silu'. YOLOv5's ``DWConv`` is only the
+    depthwise half (and only when c1 == c2); this is the full factorised conv.
     """
 
-    def __init__(self, c1: int, c2: int, k: int = 3, s: int = 1, act: bool | nn.Module = True):
+    def __init__(self, c1: int, c2: int, k: int = 3, s: int = 1, act: bool | str | nn.Module = True):
         super().__init__()
         self.check(c1, c2, k, s, act)
         self.dw = ConvBN(c1, c1, k, s, g=c1, act=self._act(act))
         self.pw = ConvBN(c1, c2, 1, act=self._act(act))
 
     @classmethod
-    def check(cls, c1: int | None, c2: int, k: int = 3, s: int = 1, act: bool | nn.Module = True) -> None:
+    def check(cls, c1: int | None, c2: int, k: int = 3, s: int = 1, act: bool | str | nn.Module = True) -> None:
         name = cls.__name__
         _check_channels(name, c1=c1, c2=c2, k=k)
         _check_stride(name, s, allowed=(1, 2, 3, 4))
         if k % 2 == 0:
             raise ValueError(f"{name}: kernel size k must be odd (same padding), got k={k}")
-        if not isinstance(act, (bool, nn.Module)):
-            raise ValueError(f"{name}: act must be true, false or an activation module, got {act!r}")
+        if not isinstance(act, (bool, nn.Module)) and act not in ACTIVATIONS:
+            raise ValueError(f"{name}: act must be true, false, one of {ACTIVATIONS} or an activation module, "
+                             f"got {act!r}")
 
     @staticmethod
     def _act(act):
         if act is True:
             return nn.SiLU(inplace=True)
+        if isinstance(act, str):
+            return make_act(act)
         return act if isinstance(act, nn.Module) else None
 
     def forward(self, x):
