@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import run_cli
-from yolov5_shuffle.measure import yardstick, yardstick_report
+from yolov5_shuffle.measure import yardstick, yardstick_report, yardstick_runs
 from yolov5_shuffle.measure.curves import finished, plateau
 from yolov5_shuffle.measure.yardstick import Job, merge_rows, row_of
 
@@ -73,7 +73,7 @@ def test_the_deadline_stops_runs_still_going_and_they_are_not_reported(tmp_path,
         job.proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
         job.started = time.time()
 
-    monkeypatch.setattr(yardstick, "_start", start)
+    monkeypatch.setattr(yardstick_runs, "_start", start)
     jobs = [Job("yolov5n.yaml", 64, s, tmp_path / f"p{s}", tmp_path / f"l{s}") for s in (0, 1, 2)]
     t0 = time.time()
     yardstick.run_jobs(jobs, tmp_path, yardstick.GRIDS["smoke"].recipe, yardstick.RunOptions(workers=0, cache="none"),
