@@ -150,3 +150,20 @@ def test_learn_writes_its_two_tables_whole_and_waits_for_another_writer(tmp_path
     assert (out / "learning.md").read_text() == "| table |\n"
     assert json.loads((out / "learning.json").read_text()) == {"setup": "s", "rows": []}
     assert sorted(p.name for p in out.iterdir()) == [".learning.json.lock", "learning.json", "learning.md"]
+
+
+def test_threads_of_one_process_adding_rows_to_one_table_lose_none(tmp_path):
+    import threading
+
+    table = tmp_path / "table.json"
+
+    def add(name):
+        for i in range(40):
+            outputs.update_json(table, lambda old: {"rows": (old or {"rows": []})["rows"] + [f"{name}{i}"]})
+
+    threads = [threading.Thread(target=add, args=(n,)) for n in "abc"]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(set(json.loads(table.read_text())["rows"])) == 120

@@ -21,6 +21,7 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any, Callable
@@ -144,26 +145,29 @@ def lock_file(target: Path) -> Path:
     return target.with_name(f".{target.name}.lock")
 
 
-_HELD: dict[Path, list] = {}  # lock file -> [fd, depth]: a process re-entering a lock it holds goes on
+_HELD: dict[tuple, int] = {}  # (lock file, thread) -> depth: a thread waiting for a lock it holds goes on
 
 
 @contextmanager
 def locked(target: Path, *, wait: bool = True):
     """Hold ``target``'s lock (see the module docstring) for the ``with`` block: wait for it, or raise
     :class:`Busy` at once with ``wait=False``. The folder that holds the lock file is made if missing.
-    Re-entrant within a process; not POSIX: no lock."""
+    Waiting is re-entrant within a thread (a table's writer may call :func:`update_json` holding its lock);
+    ``wait=False`` is not: a second run in the same process is refused like one in another process.
+    Not POSIX: no lock."""
     try:
         import fcntl
     except ImportError:  # pragma: no cover - not POSIX
         yield
         return
     path = lock_file(target)
-    if path in _HELD:
-        _HELD[path][1] += 1
+    key = (path, threading.get_ident())
+    if wait and key in _HELD:
+        _HELD[key] += 1
         try:
             yield
         finally:
-            _HELD[path][1] -= 1
+            _HELD[key] -= 1
         return
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -175,11 +179,15 @@ def locked(target: Path, *, wait: bool = True):
             fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         except BlockingIOError:
             raise Busy(str(target)) from None
-        _HELD[path] = [fd, 1]
+        outer = _HELD.get(key)
+        _HELD[key] = 1
         try:
             yield
         finally:
-            del _HELD[path]
+            if outer is None:
+                del _HELD[key]
+            else:
+                _HELD[key] = outer
     finally:
         os.close(fd)  # closing the file releases the lock
 
