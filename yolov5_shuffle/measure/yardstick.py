@@ -281,8 +281,9 @@ def estimate(rows: list[dict], recipe: Recipe, jobs: list[Job], parallel: int) -
     per_px = sum(r["train_s"] / r["epochs"] / r["imgsz"] ** 2 for r in same) / len(same)
     total = sum(per_px * j.imgsz ** 2 * recipe.epochs for j in jobs) / min(parallel, len(jobs))
     epoch_s = sum(r["train_s"] / r["epochs"] for r in same) / len(same)
+    sizes = "/".join(map(str, sorted({r["imgsz"] for r in same})))
     return (f"estimate: about {total / 60:.1f} min, {parallel} at a time ({len(same)} earlier runs of this recipe "
-            f"took {epoch_s:.1f} s an epoch on average, at {'/'.join(map(str, sorted({r['imgsz'] for r in same})))} px)")
+            f"took {epoch_s:.1f} s an epoch on average, at {sizes} px)")
 
 
 # --- the command --------------------------------------------------------------------------------------
@@ -402,7 +403,7 @@ def _train_grid(jobs: list[Job], stack: ExitStack, recipe: Recipe, options: RunO
         data = make_dataset(folder, recipe.train, recipe.val, recipe.data_imgsz, seed=0, scene=Scene(**recipe.scene))
 
     def on_end(job: Job) -> None:
-        row, why = row_of(job, recipe, device)
+        row = row_of(job, recipe, device)[0]
         if row:
             n = len(record(table, [row], *report, quiet=True))
             recorded.append(job)
