@@ -1,6 +1,6 @@
 """``yolov5-shuffle yardstick``: a grid of (config, size, seed) on one recipe, each curve checked for a plateau;
 the table, the learning curves and the front plot (:mod:`yolov5_shuffle.measure.yardstick`, whose grids give
-``--grid`` its choices)."""
+``--grid`` its choices). Each finished run's row is written as it ends; the same command again resumes."""
 
 from __future__ import annotations
 
@@ -30,9 +30,11 @@ def add_arguments(p) -> None:
     p.add_argument("--device", default=None, help="train.py --device (default: the GPU where there is one)")
     p.add_argument("--deadline-min", type=float, default=None,
                    help="stop runs still going after this many minutes (they are listed, not reported)")
-    p.add_argument("--workdir", type=Path, default=Path("runs/yardstick"), help="data, runs and logs go here")
+    p.add_argument("--workdir", type=Path, default=Path("runs/yardstick"),
+                   help="data, runs and logs go here (each run in a folder named by recipe, config, size and seed)")
     p.add_argument("--out", type=Path, default=Path("docs/accuracy"),
-                   help="yardstick.json (rows merged with earlier ones), README table and plots go here")
+                   help="yardstick.json (each finished run's row merged in as it ends), README table and plots go "
+                        "here; run the same grid again to skip the rows it has and rerun what did not finish")
     p.add_argument("--bench", type=Path, default=None,
                    help="bench.json from `yolov5-shuffle bench`: adds the mAP50-95-against-latency front plot")
     p.add_argument("--no-vendor", action="store_true",

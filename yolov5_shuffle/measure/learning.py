@@ -169,9 +169,17 @@ def run_learning(*, cfgs: list[str] | None, group: str = "s", workdir: Path, epo
     table = markdown(rows, header)
     print("\n" + table)
     if out:
-        out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "learning.md").write_text(table + "\n")
-        (out / "learning.json").write_text(json.dumps({"setup": header, "rows": rows}, indent=1))
-        print(f"wrote {out / 'learning.md'} and {out / 'learning.json'}")
+        write_tables(Path(out), table, {"setup": header, "rows": rows})
     return 0
+
+
+def write_tables(out: Path, table: str, data: dict) -> None:
+    """learning.md and learning.json, each whole, as a pair: under learning.json's lock, so two runs into one
+    ``--out`` leave one run's pair, not a mix."""
+    from ..outputs import locked, write_atomically
+
+    out.mkdir(parents=True, exist_ok=True)
+    with locked(out / "learning.json"):
+        write_atomically(out / "learning.md", table + "\n")
+        write_atomically(out / "learning.json", json.dumps(data, indent=1))
+    print(f"wrote {out / 'learning.md'} and {out / 'learning.json'}")

@@ -7,23 +7,35 @@ YOLOv5 ``train.py`` (``--parallel N`` side by side on a GPU), reads every run's 
 mAP50-95 from its results.csv, and checks that the curve has plateaued (:func:`.curves.plateau`): the best of the
 last quarter of epochs within 0.01 of the run's best, the last quarter's mean within 0.02, over at least
 20 epochs. A run that did not finish its schedule (killed, crashed, cut by ``--deadline-min``) is listed
-and never reported. Rows go to ``yardstick.json`` (merged with earlier rows of other grids); the table and
-plots are written by :mod:`.yardstick_report`.
+and never reported. The table and plots are written by :mod:`.yardstick_report`.
+
+A grid may span sessions: each finished run's row is merged into ``yardstick.json`` (under the table's lock,
+:func:`..outputs.update_json`) the moment it ends, and the report rewritten. Run again with the same grid,
+the yardstick skips the (config, size, seed) it already has with the same recipe and restarts each
+unfinished run from scratch in its own folder, which has a fixed name (recipe, config, size, seed) so the
+next run finds it. From scratch rather than YOLOv5's ``--resume``: a restarted run is then exactly a run that
+was never interrupted (same seed, same schedule, one results.csv), and a dead run's half-written checkpoint
+cannot make it fail. The runs' processes stop with the yardstick: Ctrl-C, SIGTERM and SIGHUP stop them,
+and each run asks the kernel for SIGTERM when its parent dies (``PR_SET_PDEATHSIG``), a ``kill -9`` included.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import os
+import re
+import shutil
 import signal
-import subprocess
-import sys
-import time
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from ..errors import UserError
+from ..outputs import Busy, check_out_folder, locked, update_json
 from .curves import finished, plateau, read_curve
+from .yardstick_runs import FINISHED, Job, RunOptions, interrupted, run_jobs
 
 # dataset.Scene settings (dataset.py imports OpenCV, which the command line must not load to start):
 HARD = {"min_size": 0.05, "max_size": 0.3, "max_objects": 10, "max_cover": 0.4, "clutter": 3}  # smaller, more, hidden
@@ -77,35 +89,6 @@ GRIDS = {
 
 # --- the grid -----------------------------------------------------------------------------------------
 
-@dataclass
-class Job:
-    cfg: str
-    imgsz: int
-    seed: int
-    project: Path
-    log: Path
-    proc: subprocess.Popen | None = None
-    returncode: int | None = None
-    started: float = 0.0
-    ended: float = 0.0
-    extra: dict = field(default_factory=dict)
-
-    @property
-    def label(self) -> str:
-        return f"{Path(self.cfg).stem}@{self.imgsz} seed {self.seed}"
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    """How each run's train.py is started: data-loader workers, YOLOv5 ``--cache``, ``--device`` (None: the GPU
-    where there is one) and torch/OpenMP threads (None: torch's)."""
-
-    workers: int
-    cache: str
-    device: str | None = None
-    threads: int | None = None
-
-
 def plan(*, grid: str, cfgs: list[str] | None = None, imgsz: list[int] | None = None, seeds: list[int] | None = None,
          epochs: int | None = None, train: int | None = None, val: int | None = None,
          batch: int | None = None) -> tuple[Recipe, list[tuple[str, int, int]], str]:
@@ -130,92 +113,35 @@ def plan(*, grid: str, cfgs: list[str] | None = None, imgsz: list[int] | None = 
     return recipe, runs, grid.note
 
 
-def _child_env(threads: int | None) -> dict:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    if threads:
-        env.update({k: str(threads) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")})
-    return env
+def _digest(text: str, n: int = 8) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:n]
 
 
-def _start(job: Job, data: Path, recipe: Recipe, options: RunOptions) -> None:
-    spec = {"cfg": job.cfg, "imgsz": job.imgsz, "seed": job.seed, "data": str(data), "epochs": recipe.epochs,
-            "batch": recipe.batch, "project": str(job.project), "workers": options.workers, "cache": options.cache,
-            "device": options.device}
-    job.project.parent.mkdir(parents=True, exist_ok=True)
-    job.log.parent.mkdir(parents=True, exist_ok=True)
-    with job.log.open("w") as log:
-        job.proc = subprocess.Popen([sys.executable, "-m", "yolov5_shuffle.measure.yardstick", json.dumps(spec)],
-                                    stdout=log, stderr=subprocess.STDOUT, env=_child_env(options.threads),
-                                    start_new_session=True)  # its own group: a deadline stops train.py too
-    job.started = time.time()
+def recipe_json(recipe: Recipe) -> dict:
+    """The recipe as a row stores it (through JSON, so that it compares equal to one read from a table)."""
+    return json.loads(json.dumps(recipe.as_dict()))
 
 
-def _stop(job: Job) -> None:
-    if job.proc is not None and job.proc.poll() is None:
-        try:
-            os.killpg(job.proc.pid, signal.SIGTERM)
-            job.proc.wait(timeout=20)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            try:
-                os.killpg(job.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-    job.returncode = None
-
-
-def _epochs_done(job: Job) -> int:
-    csv = job.project / "exp" / "results.csv"
-    try:
-        return max(0, len(csv.read_text().splitlines()) - 1)
-    except OSError:
-        return 0
-
-
-def _progress(jobs: list[Job], recipe: Recipe, t0: float) -> str:
-    total = len(jobs) * recipe.epochs
-    done = sum(recipe.epochs if j.ended else _epochs_done(j) for j in jobs)
-    running = [f"{j.label} {_epochs_done(j)}/{recipe.epochs}" for j in jobs if j.proc and not j.ended]
-    el = time.time() - t0
-    eta = f", about {el / done * (total - done) / 60:.0f} min left" if done else ""
-    return (f"[{time.strftime('%H:%M:%S')}] {done}/{total} epochs ({sum(1 for j in jobs if j.ended)}/{len(jobs)} runs "
-            f"ended) after {el / 60:.1f} min{eta}; running: {', '.join(running) or '-'}")
-
-
-def run_jobs(jobs: list[Job], data: Path, recipe: Recipe, options: RunOptions, *, parallel: int,
-             deadline_min: float | None = None, poll_s: float = 5.0, report_s: float = 30.0) -> None:
-    """At most ``parallel`` jobs at once, in order; progress every ``report_s``; jobs still running
-    ``deadline_min`` minutes after the start are stopped (left with returncode None: not finished)."""
-    t0, last = time.time(), 0.0
-    deadline = t0 + deadline_min * 60 if deadline_min else None
-    queue = list(jobs)
-    try:
-        while queue or any(j.proc and not j.ended for j in jobs):
-            running = [j for j in jobs if j.proc and not j.ended]
-            for j in running:
-                if j.proc.poll() is not None:
-                    j.returncode, j.ended = j.proc.returncode, time.time()
-                    print(f"  ended: {j.label}, exit {j.returncode}, {(j.ended - j.started) / 60:.1f} min", flush=True)
-            if deadline and time.time() > deadline:
-                for j in jobs:
-                    if j.proc and not j.ended:
-                        _stop(j)
-                        j.ended = time.time()
-                print(f"deadline ({deadline_min} min): stopped the runs still going; "
-                      f"{len(queue)} never started", flush=True)
-                return
-            while queue and sum(1 for j in jobs if j.proc and not j.ended) < parallel:
-                _start(queue.pop(0), data, recipe, options)
-            if time.time() - last >= report_s:
-                print(_progress(jobs, recipe, t0), flush=True)
-                last = time.time()
-            time.sleep(poll_s)
-    except BaseException:
-        for j in jobs:
-            _stop(j)
-        raise
+def make_jobs(work: Path, recipe: Recipe, runs: list[tuple[str, int, int]]) -> list[Job]:
+    """One job per run, each with a folder and log named by (recipe, config, size, seed), never by the time:
+    the same grid run again finds them."""
+    slug = re.sub(r"[^A-Za-z0-9.]+", "-", recipe.name).strip("-")[:40]
+    tag = f"{slug}-{_digest(json.dumps(recipe_json(recipe), sort_keys=True))}"  # another recipe: other folders
+    jobs = []
+    for c, s, seed in runs:
+        stem = Path(c).stem
+        if len({c2 for c2, _, _ in runs if Path(c2).stem == stem}) > 1:
+            stem = f"{stem}-{_digest(c, 6)}"  # two configs of one name from different folders
+        name = f"{stem}_{s}_s{seed}"
+        jobs.append(Job(c, s, seed, work / "runs" / tag / name, work / "logs" / tag / f"{name}.log"))
+    return jobs
 
 
 # --- rows ---------------------------------------------------------------------------------------------
+
+ROW_TYPES = {"cfg": str, "imgsz": int, "seed": int, "epochs": int, "mAP50": float, "mAP50-95": float, "curve": list,
+             "plateaued": bool, "device": str, "recipe": dict}
+
 
 def device_label(device: str | None, threads: int | None) -> str:
     import torch
@@ -244,47 +170,130 @@ def row_of(job: Job, recipe: Recipe, device: str) -> tuple[dict | None, str]:
             "train_s": round(job.ended - job.started, 1), "device": device, "recipe": recipe.as_dict()}, ""
 
 
+def row_key(r: dict) -> tuple:
+    """What makes a row one run: (cfg, imgsz, seed, recipe name)."""
+    return r["cfg"], r["imgsz"], r["seed"], r["recipe"]["name"]
+
+
 def merge_rows(old: list[dict], new: list[dict]) -> list[dict]:
     """Earlier rows, with those of the same (cfg, imgsz, seed, recipe name) replaced by the new ones."""
-    def key(r):
-        return r["cfg"], r["imgsz"], r["seed"], r["recipe"]["name"]
-
-    fresh = {key(r) for r in new}
-    return [r for r in old if key(r) not in fresh] + new
+    fresh = {row_key(r) for r in new}
+    return [r for r in old if row_key(r) not in fresh] + new
 
 
-def write_json(path: Path, obj) -> None:
-    """Whole or not at all."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=1) + "\n")
-    os.replace(tmp, path)
+def _row_problem(r) -> str:
+    if not isinstance(r, dict):
+        return "not a JSON object"
+    for k, t in ROW_TYPES.items():
+        v = r.get(k)
+        if k not in r:
+            return f"no {k!r}"
+        ok = (isinstance(v, (int, float)) and math.isfinite(v) if t is float else isinstance(v, t))
+        if not ok or (t is not bool and isinstance(v, bool)):
+            return f"{k!r} is {v!r}, not {'a number' if t is float else t.__name__}"
+    if not r["curve"] or not all(isinstance(v, (int, float)) and math.isfinite(v) for v in r["curve"]):
+        return "'curve' is not a non-empty list of numbers"
+    if not isinstance(r["recipe"].get("name"), str):
+        return "its recipe has no 'name'"
+    return ""
+
+
+def check_rows(rows, source) -> list[dict]:
+    """``rows`` when every one is a row the report and ``pick`` can read; else one line naming ``source`` and
+    the first bad row (raised before anything is written)."""
+    if not isinstance(rows, list):
+        raise UserError(f"{source}: not a yardstick table (its 'rows' is not a list)")
+    for i, r in enumerate(rows, 1):
+        why = _row_problem(r)
+        if why:
+            raise UserError(f"{source}: row {i} is not a yardstick row: {why}; nothing was written")
+    return rows
+
+
+def table_rows(table, source) -> list[dict]:
+    """The checked rows of a yardstick table as read from JSON (None: no table yet)."""
+    if table is None:
+        return []
+    if not isinstance(table, dict) or "rows" not in table:
+        raise UserError(f"{source}: not a yardstick table (no 'rows'); nothing was written")
+    return check_rows(table["rows"], source)
 
 
 def load_rows(path: Path) -> list[dict]:
     if not Path(path).is_file():
         return []
     try:
-        rows = json.loads(Path(path).read_text())["rows"]
-    except (ValueError, KeyError, TypeError) as e:
-        raise UserError(f"{path}: not a yardstick table ({e})") from None
+        table = json.loads(Path(path).read_text())
+    except (ValueError, UnicodeDecodeError) as e:
+        raise UserError(f"{path}: not a yardstick table ({e}); nothing was written") from None
+    return table_rows(table, path)
+
+
+def record(table: Path, new: list[dict], out: Path, bench: Path | None, ship: bool, quiet: bool = False) -> list[dict]:
+    """Merge ``new`` into ``table`` under its lock (re-read, merged, checked, written whole) and rewrite the
+    report from what it now holds; rows another process added meanwhile stay. Returns the table's rows."""
+    from .yardstick_report import write_report
+
+    with locked(table):
+        rows = update_json(table, lambda old: {**(old or {}), "rows": merge_rows(table_rows(old, table), new)},
+                           lambda t: check_rows(t["rows"], table))["rows"]
+        write_report(rows, Path(out), bench, ship=ship, quiet=quiet)  # after the table: a run is never lost to it
     return rows
+
+
+# --- resuming -----------------------------------------------------------------------------------------
+
+def recover(job: Job, recipe: Recipe, device: str) -> dict | None:
+    """The row of a run that finished (``finished.json``) but whose row never reached the table, else None."""
+    try:
+        done = json.loads((job.project / FINISHED).read_text())
+        job.returncode, job.started, job.ended = 0, 0.0, float(done["train_s"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return row_of(job, recipe, device)[0]
+
+
+def claim(jobs: list[Job], stack: ExitStack) -> tuple[list[Job], list[Job]]:
+    """Lock each job's folder for this yardstick (held until ``stack`` closes); (claimed, held by another)."""
+    mine, theirs = [], []
+    for j in jobs:
+        try:
+            stack.enter_context(locked(j.project, wait=False))
+            mine.append(j)
+        except Busy:
+            theirs.append(j)
+    return mine, theirs
+
+
+def clear_dead(job: Job) -> None:
+    """An unfinished run's folder (a killed or stopped yardstick's): removed, the run starts from scratch."""
+    if job.project.exists():
+        print(f"  {job.label}: did not finish last time; removing {job.project} and starting it again", flush=True)
+        shutil.rmtree(job.project)
+
+
+def estimate(rows: list[dict], recipe: Recipe, jobs: list[Job], parallel: int) -> str:
+    """The time the jobs should take, from the recorded train_s of earlier rows of the same recipe (seconds an
+    epoch, scaled by pixels); what the progress lines will refine."""
+    same = [r for r in rows if r["recipe"] == recipe_json(recipe) and r.get("train_s") and r["epochs"]]
+    if not same:
+        return "no earlier run of this recipe to estimate from: the progress lines give the time left"
+    per_px = sum(r["train_s"] / r["epochs"] / r["imgsz"] ** 2 for r in same) / len(same)
+    total = sum(per_px * j.imgsz ** 2 * recipe.epochs for j in jobs) / min(parallel, len(jobs))
+    epoch_s = sum(r["train_s"] / r["epochs"] for r in same) / len(same)
+    sizes = "/".join(map(str, sorted({r["imgsz"] for r in same})))
+    return (f"estimate: about {total / 60:.1f} min, {parallel} at a time ({len(same)} earlier runs of this recipe "
+            f"took {epoch_s:.1f} s an epoch on average, at {sizes} px)")
 
 
 # --- the command --------------------------------------------------------------------------------------
 
 def _check(out: Path, bench: Path | None, deadline_min: float | None) -> None:
-    from ..outputs import check_out_folder
-
     check_out_folder(out)
     if bench is not None and not Path(bench).is_file():
         raise UserError(f"--bench {bench}: no such file")
     if deadline_min is not None and deadline_min <= 0:
         raise UserError(f"--deadline-min must be a positive number of minutes, got {deadline_min}")
-
-
-def _interrupted(signum, frame):
-    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def check_cfgs(cfgs) -> None:
@@ -301,19 +310,39 @@ def check_cfgs(cfgs) -> None:
             raise UserError(f"--cfgs {c}: {e}") from None
 
 
-def _report_only(table: Path, old: list[dict], add: list[Path] | None, out: Path, bench: Path | None,
-                 ship: bool) -> int:
-    """Train nothing: merge ``add``'s rows into ``table`` (when given) and rewrite the report."""
+def _report_only(table: Path, add: list[Path] | None, out: Path, bench: Path | None, ship: bool) -> int:
+    """Train nothing: merge ``add``'s rows into ``table`` (when given) and rewrite the report. Every file is read
+    and checked before anything is written, and the table is written last."""
     from .yardstick_report import write_report
 
+    new = []
     for f in add or ():
         if not Path(f).is_file():
             raise UserError(f"--add {f}: no such file")
-        old = merge_rows(old, load_rows(f))
-    if add:
-        write_json(table, {"rows": old})
-    write_report(old, Path(out), bench, ship=ship)
+        new = merge_rows(new, load_rows(f))
+    with locked(table):
+        rows = merge_rows(load_rows(table), new)
+        write_report(rows, Path(out), bench, ship=ship)
+        if add:
+            update_json(table, lambda old: {**(old or {}), "rows": rows})
     return 0
+
+
+def _resume(jobs: list[Job], old: list[dict], recipe: Recipe, table: Path, device: str, record_rows) -> list[Job]:
+    """The jobs still to train: those with a row of this recipe in the table are skipped, a finished run whose row
+    is missing is recovered from its folder, and an unfinished one's folder is cleared."""
+    have = {row_key(r) for r in old if r["recipe"] == recipe_json(recipe)}
+    todo = [j for j in jobs if (j.cfg, j.imgsz, j.seed, recipe.name) not in have]
+    if len(todo) < len(jobs):
+        print(f"skipping {len(jobs) - len(todo)} finished runs: their rows are in {table}", flush=True)
+    found = {id(j): row for j in todo if (row := recover(j, recipe, device))}
+    if found:
+        print(f"recovered {len(found)} finished runs whose rows were not written yet, from their folders", flush=True)
+        record_rows(list(found.values()))
+    todo = [j for j in todo if id(j) not in found]
+    for j in todo:
+        clear_dead(j)
+    return todo
 
 
 def run_yardstick(*, grid: str, cfgs: list[str] | None = None, imgsz: list[int] | None = None,
@@ -322,68 +351,74 @@ def run_yardstick(*, grid: str, cfgs: list[str] | None = None, imgsz: list[int] 
                   deadline_min: float | None = None, workdir: Path, out: Path, bench: Path | None = None,
                   vendor: bool = True, report_only: bool = False, add: list[Path] | None = None,
                   ship: bool = False) -> int:
-    """Train the runs :func:`plan` makes of ``grid`` .. ``batch``, ``parallel`` at a time (each started with
-    ``options``; stopped after ``deadline_min``), data and runs under ``workdir``; merge the finished ones into
-    ``out``/yardstick.json and write the report (with ``bench``'s front plot; ``ship``: into the package's
-    table too). ``vendor`` False: third_party/yolov5 as it is. ``report_only``: train nothing, merge ``add``."""
-    from ..hosts.scripts import ensure_yolov5
-    from .yardstick_report import write_report
-
+    """Train the runs :func:`plan` makes of ``grid`` .. ``batch`` that ``out``/yardstick.json lacks, ``parallel``
+    at a time (each started with ``options``; stopped after ``deadline_min``), data and runs under ``workdir``;
+    merge each finished run's row into the table as it ends and rewrite the report (with ``bench``'s front plot;
+    ``ship``: into the package's table too). ``vendor`` False: third_party/yolov5 as it is. ``report_only``:
+    train nothing, merge ``add``."""
     _check(out, bench, deadline_min)
     table = Path(out) / "yardstick.json"
     old = load_rows(table)
     if report_only:
-        return _report_only(table, old, add, out, bench, ship)
+        return _report_only(table, add, out, bench, ship)
     recipe, runs, note = plan(grid=grid, cfgs=cfgs, imgsz=imgsz, seeds=seeds, epochs=epochs, train=train, val=val,
                               batch=batch)
     check_cfgs(c for c, _, _ in runs)
-    from ..dataset import Scene, make_dataset
-
     print(f"yardstick: {len(runs)} runs ({recipe.epochs} epochs, {recipe.train} train / {recipe.val} val images "
           f"generated at {recipe.data_imgsz} px), {parallel} at a time" + (f"; {note}" if note else ""), flush=True)
     work = Path(workdir).resolve()
-    ensure_yolov5(vendor=vendor)
-    data = make_dataset(work / f"data-{recipe.data_imgsz}-{recipe.train}-{recipe.val}", recipe.train, recipe.val,
-                        recipe.data_imgsz, seed=0, scene=Scene(**recipe.scene))
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    jobs = [Job(c, s, seed, work / "runs" / stamp / f"{Path(c).stem}_{s}_s{seed}",
-                work / "logs" / stamp / f"{Path(c).stem}_{s}_s{seed}.log") for c, s, seed in runs]
-    previous = signal.signal(signal.SIGTERM, _interrupted)  # a killed yardstick stops its runs too
+    previous = {s: signal.signal(s, interrupted) for s in (signal.SIGTERM, signal.SIGHUP)}  # runs stop with us
     try:
-        run_jobs(jobs, data, recipe, options, parallel=parallel, deadline_min=deadline_min)
+        with ExitStack() as stack:
+            return _train_grid(make_jobs(work, recipe, runs), stack, recipe, options, parallel=parallel,
+                               deadline_min=deadline_min, work=work, table=table, old=old, report=(out, bench, ship),
+                               vendor=vendor)
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def _train_grid(jobs: list[Job], stack: ExitStack, recipe: Recipe, options: RunOptions, *, parallel: int,
+                deadline_min: float | None, work: Path, table: Path, old: list[dict], report: tuple,
+                vendor: bool) -> int:
+    """Claim the jobs' folders, skip or recover what is done, make the data, train the rest; each row recorded
+    as its run ends."""
+    from ..hosts.scripts import ensure_yolov5
+
+    jobs, theirs = claim(jobs, stack)
+    if theirs:
+        print(f"{len(theirs)} runs are being trained by another yardstick now; leaving them to it: "
+              f"{', '.join(j.label for j in theirs)}", flush=True)
     device = device_label(options.device, options.threads)
-    rows, refused = [], []
-    for j in jobs:
-        row, why = row_of(j, recipe, device)
-        (rows.append(row) if row else refused.append(f"{j.label}: {why} (log {j.log})"))
-    for line in refused:
-        print(f"not reported, did not finish its schedule: {line}", flush=True)
-    if rows:
-        write_json(table, {"rows": merge_rows(old, rows)})
-        write_report(merge_rows(old, rows), Path(out), bench, ship=ship)
-    if not rows:
-        raise UserError(f"none of the {len(jobs)} runs finished its schedule (lines above; logs in "
-                        f"{work / 'logs' / stamp}); nothing written")
-    print(f"{len(rows)} of {len(jobs)} runs finished their schedule and are reported in {table}", flush=True)
+    recorded: list[Job] = []
+    todo = _resume(jobs, old, recipe, table, device, lambda rows: record(table, rows, *report, quiet=True))
+    print(estimate(old, recipe, todo, parallel) if todo else "nothing left to train", flush=True)
+    if not todo:
+        return 0
+    from ..dataset import Scene, make_dataset
+
+    ensure_yolov5(vendor=vendor)
+    folder = work / f"data-{recipe.data_imgsz}-{recipe.train}-{recipe.val}"
+    with locked(folder):  # two yardsticks of one recipe: the second reuses the first's data
+        data = make_dataset(folder, recipe.train, recipe.val, recipe.data_imgsz, seed=0, scene=Scene(**recipe.scene))
+
+    def on_end(job: Job) -> None:
+        row = row_of(job, recipe, device)[0]
+        if row:
+            n = len(record(table, [row], *report, quiet=True))
+            recorded.append(job)
+            print(f"  row written: {job.label}, mAP50-95 {row['mAP50-95']:.3f}; {table} holds {n} rows", flush=True)
+
+    run_jobs(todo, data, recipe, options, parallel=parallel, deadline_min=deadline_min, on_end=on_end)
+    for j in todo:
+        if j not in recorded:
+            print(f"not reported, did not finish its schedule: {j.label}: {row_of(j, recipe, device)[1]} "
+                  f"(log {j.log})", flush=True)
+    if not recorded:
+        raise UserError(f"none of the {len(todo)} runs finished its schedule (lines above; logs in "
+                        f"{todo[0].log.parent}); nothing written")
+    out, bench, ship = report
+    record(table, [], out, bench, ship)  # the final table, printed
+    print(f"{len(recorded)} of {len(todo)} runs finished their schedule and are reported in {table}", flush=True)
     return 0
 
-
-def child_main(spec: dict) -> int:
-    """One run, in its own process (so that runs go side by side): YOLOv5's train.py through hosts.scripts.train."""
-    from ..hosts.scripts import SHORT_RUN, VENDORED, train
-
-    extra = ["--seed", str(spec["seed"]), *SHORT_RUN, "--workers", str(spec["workers"]), "--noplots"]
-    if spec["cache"] != "none":
-        extra += ["--cache", spec["cache"]]
-    if spec.get("device"):
-        extra += ["--device", spec["device"]]
-    run = train(VENDORED, spec["cfg"], Path(spec["data"]), spec["epochs"], spec["imgsz"], Path(spec["project"]),
-                batch=spec["batch"], extra=extra)
-    print(f"run folder: {run}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(child_main(json.loads(sys.argv[1])))
