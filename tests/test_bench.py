@@ -188,3 +188,50 @@ def test_speed_goal_candidates_build_and_predict(yolo_root, cfg):
     with torch.no_grad():
         (pred, *_) = model(torch.zeros(1, 3, 128, 128))
     assert pred.shape == (1, 3 * sum((128 // s) ** 2 for s in strides), 85)  # 3 anchors a cell of each grid, nc=80
+
+
+def test_every_runner_runs_once_a_round_in_a_new_seeded_order():
+    """A fixed order hands one model the wake of the same other model every round; the order is drawn again each
+    round, from a seed bench records, so it can be told again."""
+    calls = []
+    runners = {k: (lambda k=k: calls.append(k)) for k in "abcd"}
+    times = timing.time_interleaved(runners, reps=6, warmup=0)
+    orders = timing.round_orders("abcd", 6)
+    assert calls == [k for order in orders for k in order] and all(sorted(o) == list("abcd") for o in orders)
+    assert len({tuple(o) for o in orders}) > 1 and orders == timing.round_orders("abcd", 6, seed=timing.ORDER_SEED)
+    assert {k: len(v) for k, v in times.items()} == dict.fromkeys("abcd", 6)
+
+
+def test_bench_refuses_in_one_line_when_no_runtime_asked_for_can_run(tmp_path, monkeypatch):
+    from yolov5_shuffle.deploy import runtimes
+    from yolov5_shuffle.errors import UserError
+
+    def no_work(*_a, **_k):
+        raise AssertionError("the refusal must come before building")
+
+    monkeypatch.setattr(runtimes.by_name("onnxruntime"), "available", lambda: (False, "onnxruntime not installed"))
+    monkeypatch.setattr(bench, "build_models", no_work)
+    with pytest.raises(UserError, match=r"^--runtimes onnxruntime: none can run here \(onnxruntime: onnxruntime not"):
+        bench.run_bench(cfgs=None, imgsz=[64], runtimes=["onnxruntime"], threads=1, reps=1, warmup=0,
+                        out=tmp_path / "out", memory=False)
+    assert not (tmp_path / "out").exists()
+
+
+def test_bench_times_the_configs_we_ship_by_default(tmp_path, monkeypatch):
+    from yolov5_shuffle import configs
+
+    (tmp_path / "yolov5").mkdir()
+    for name in ("yolov5n-new.yaml", "yolov5s-new.yaml"):
+        (tmp_path / "yolov5" / name).write_text("nc: 80\n")
+    monkeypatch.setattr(configs, "CONFIG_ROOT", tmp_path)
+    assert bench.our_configs() == ("yolov5n-new.yaml", "yolov5s-new.yaml")
+
+
+def test_gpu_and_lower_precision_rows_stay_out_of_the_accuracy_front():
+    from yolov5_shuffle.deploy import runtimes
+    from yolov5_shuffle.measure import yardstick_report
+
+    gpu = next(rt.name for rt in runtimes.all_runtimes() if rt.gpu)
+    rows = [{"cfg": "yolov5n.yaml", "imgsz": 320, "runtime": rt, "batch": 1, "median_ms": ms}
+            for rt, ms in ((gpu, 1.0), ("onnxruntime_int8", 2.0), ("cuda fp16 b1", 0.5), ("openvino", 9.0))]
+    assert yardstick_report.best_latency({"rows": rows}) == {("yolov5n.yaml", 320): (9.0, "openvino")}
