@@ -168,7 +168,7 @@ def test_a_pytorch_side_runtime_in_a_new_module_reaches_bench_and_pick_but_not_e
     assert y.dtype == torch.float64 and y.shape == (1, 4, 16, 16)  # its own prepare and feed ran
 
 
-def test_bench_times_a_runtime_at_each_of_its_batches_with_its_own_memory(toy_torch):
+def test_bench_times_a_runtime_at_each_of_its_batches_with_its_own_memory(toy_torch, tmp_path, monkeypatch):
     from yolov5_shuffle.measure import bench
 
     models = {c: torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, 2, 1)).eval() for c in bench.BASELINES}
@@ -178,6 +178,10 @@ def test_bench_times_a_runtime_at_each_of_its_batches_with_its_own_memory(toy_to
         (c, "toy_double", b) for c in bench.BASELINES for b in (1, 2))
     assert all(r["peak_mib"] == 7.0 for r in rows)  # the runtime's own measure, not the process's
     assert "| yolov5n.yaml | 32 | toy_double b2 |" in bench.markdown_table(rows)
+    panels = []
+    monkeypatch.setattr(bench, "_panel", lambda ax, pts, xlabel, ylabel, title: panels.append(title))
+    (png,) = bench.plot(rows, tmp_path)
+    assert png.name == "latency_32.png" and sorted(set(panels)) == ["toy_double b2, 32 px", "toy_double, 32 px"]
 
 
 def test_pytorch_modes_are_runtimes_that_own_no_file(tmp_path):
@@ -186,3 +190,14 @@ def test_pytorch_modes_are_runtimes_that_own_no_file(tmp_path):
     assert not any(rt.exportable for rt in runtimes.all_runtimes() if rt.name in ("eager", "cuda"))
     assert runtimes.for_artefact(tmp_path / "best.pt") is None
     assert not _accepts("export", "--weights", "best.pt", "--to", "eager")
+
+
+def test_a_gpu_runtime_stays_out_of_the_accuracy_front_whatever_its_name(toy_torch, monkeypatch):
+    """The yardstick's front compares CPU fp32 latencies: the runtime's attributes decide, not its name."""
+    from yolov5_shuffle.measure import yardstick_report
+
+    rows = [{"cfg": "yolov5n.yaml", "imgsz": 320, "runtime": rt, "batch": 1, "median_ms": ms}
+            for rt, ms in (("toy_double", 1.0), ("onnxruntime_int8", 2.0), ("cuda fp16 b1", 0.5), ("openvino", 9.0))]
+    assert yardstick_report.best_latency({"rows": rows})[("yolov5n.yaml", 320)] == (1.0, "toy_double")
+    monkeypatch.setattr(toy_torch, "gpu", True)
+    assert yardstick_report.best_latency({"rows": rows}) == {("yolov5n.yaml", 320): (9.0, "openvino")}

@@ -100,7 +100,7 @@ def peak_memory_mib(cfg: str, imgsz: int, threads: int) -> float:
 
 # --- reporting -------------------------------------------------------------------------------------
 
-def label(row: dict) -> str:
+def runtime_label(row: dict) -> str:
     """A row's runtime as the tables and plots show it: the runtime's name, with the batch where it is not 1."""
     return row["runtime"] if row.get("batch", 1) == 1 else f"{row['runtime']} b{row['batch']}"
 
@@ -113,7 +113,7 @@ def markdown_table(rows: list[dict]) -> str:
         mem = f"{r['peak_mib']:.0f}" if r.get("peak_mib") is not None else "-"
         rn = f"{r['ratio_yolov5n']:.2f}" if r.get("ratio_yolov5n") is not None else "-"
         rs = f"{r['ratio_yolov5s']:.2f}" if r.get("ratio_yolov5s") is not None else "-"
-        lines.append(f"| {r['cfg']} | {r['imgsz']} | {label(r)} | {r['params'] / 1e6:.2f} | {r['gflops']:.1f} | "
+        lines.append(f"| {r['cfg']} | {r['imgsz']} | {runtime_label(r)} | {r['params'] / 1e6:.2f} | {r['gflops']:.1f} | "
                      f"{r['median_ms']:.1f} | {r['p90_ms']:.1f} | {rn} | {rs} | {mem} |")
     return "\n".join(lines)
 
@@ -128,10 +128,10 @@ def plot(rows: list[dict], out: Path) -> list[Path]:
     files = []
     for imgsz in sorted({r["imgsz"] for r in rows}):
         sub = [r for r in rows if r["imgsz"] == imgsz]
-        runtimes = list(dict.fromkeys(label(r) for r in sub))
+        runtimes = list(dict.fromkeys(runtime_label(r) for r in sub))
         fig, axes = plt.subplots(2, len(runtimes), figsize=(4.2 * len(runtimes), 7.5), squeeze=False)
         for j, rt in enumerate(runtimes):
-            pts = [r for r in sub if label(r) == rt]
+            pts = [r for r in sub if runtime_label(r) == rt]
             for i, (key, label) in enumerate((("gflops", "GFLOPs"), ("params", "parameters (M)"))):
                 _panel(axes[i][j], [(r[key] / (1e6 if key == "params" else 1), r["median_ms"], r["cfg"]) for r in pts],
                        label, "median latency (ms)", f"{rt}, {imgsz} px")
@@ -203,12 +203,12 @@ def plot_pareto(rows: list[dict], accuracy_files: list[Path], out: Path) -> list
     files = []
     for imgsz in sorted({r["imgsz"] for r in rows}):
         sub = [r for r in rows if r["imgsz"] == imgsz and r["cfg"] in acc]
-        runtimes = list(dict.fromkeys(label(r) for r in sub))
+        runtimes = list(dict.fromkeys(runtime_label(r) for r in sub))
         if not runtimes:
             continue
         fig, axes = plt.subplots(1, len(runtimes), figsize=(4.2 * len(runtimes), 4.2), squeeze=False)
         for ax, rt in zip(axes[0], runtimes):
-            pts = sorted(((r["median_ms"], acc[r["cfg"]], r["cfg"]) for r in sub if label(r) == rt))
+            pts = sorted(((r["median_ms"], acc[r["cfg"]], r["cfg"]) for r in sub if runtime_label(r) == rt))
             front = pareto_front([(ms, m) for ms, m, _ in pts])
             ax.plot(*zip(*front), color="tab:green", lw=1, zorder=1)
             _panel(ax, pts, "median latency (ms)", "mAP50 (demo validation set)", f"{rt}, {imgsz} px")
@@ -290,7 +290,7 @@ def time_runtime(rt: str, models: dict, imgsz: int, threads: int, calib, reps: i
     run)."""
     runtime, rows = deploy_runtimes.by_name(rt), []
     for batch in runtime.batches:
-        shown = label({"runtime": rt, "batch": batch})
+        shown = runtime_label({"runtime": rt, "batch": batch})
         print(f"[{imgsz} px, {shown}] preparing {len(models)} models", flush=True)
         runners = {}
         for c, m in models.items():
