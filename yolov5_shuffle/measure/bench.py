@@ -113,8 +113,8 @@ def markdown_table(rows: list[dict]) -> str:
         mem = f"{r['peak_mib']:.0f}" if r.get("peak_mib") is not None else "-"
         rn = f"{r['ratio_yolov5n']:.2f}" if r.get("ratio_yolov5n") is not None else "-"
         rs = f"{r['ratio_yolov5s']:.2f}" if r.get("ratio_yolov5s") is not None else "-"
-        lines.append(f"| {r['cfg']} | {r['imgsz']} | {runtime_label(r)} | {r['params'] / 1e6:.2f} | {r['gflops']:.1f} | "
-                     f"{r['median_ms']:.1f} | {r['p90_ms']:.1f} | {rn} | {rs} | {mem} |")
+        lines.append(f"| {r['cfg']} | {r['imgsz']} | {runtime_label(r)} | {r['params'] / 1e6:.2f} | "
+                     f"{r['gflops']:.1f} | {r['median_ms']:.1f} | {r['p90_ms']:.1f} | {rn} | {rs} | {mem} |")
     return "\n".join(lines)
 
 
