@@ -49,30 +49,9 @@ def parse(argv=None) -> argparse.Namespace:
     return a
 
 
-def time_shuffled(runners: dict, reps: int, warmup: int, seed: int = 0) -> dict:
-    """Like ``timing.time_interleaved`` (every runner once a round), in a new random order each round: on
-    this shared machine a fixed order left the same points slow round after round (front-3)."""
-    import random
-    import time
-
-    import torch
-
-    rng = random.Random(seed)
-    keys = list(runners)
-    with torch.no_grad():
-        for k in keys:
-            for _ in range(warmup):
-                runners[k]()
-        times = {k: [] for k in keys}
-        for i in range(reps):
-            rng.shuffle(keys)
-            for k in keys:
-                t0 = time.perf_counter()
-                runners[k]()
-                times[k].append((time.perf_counter() - t0) * 1e3)
-            if (i + 1) % 10 == 0:
-                print(f"  round {i + 1}/{reps}", flush=True)
-    return times
+def _progress(i: int, reps: int) -> None:
+    if i % 10 == 0:
+        print(f"  round {i}/{reps}", flush=True)
 
 
 def time_points(a) -> tuple[dict, dict]:
@@ -81,6 +60,7 @@ def time_points(a) -> tuple[dict, dict]:
 
     from yolov5_shuffle.hosts import build
     from yolov5_shuffle.measure.bench import make_runner
+    from yolov5_shuffle.measure.timing import time_interleaved  # a new seeded order each round (front-3)
 
     torch.set_num_threads(a.threads)
     models = {c: build(c) for c in dict.fromkeys(c for c, _ in a.points)}
@@ -91,7 +71,7 @@ def time_points(a) -> tuple[dict, dict]:
             print(f"preparing {c}@{s} {rt}", flush=True)
             runners[(c, s, rt)] = make_runner(rt, models[c], s, a.threads)
         print(f"timing {len(runners)} {rt} points x {a.reps} interleaved rounds", flush=True)
-        times.update(time_shuffled(runners, a.reps, a.warmup))
+        times.update(time_interleaved(runners, a.reps, a.warmup, _progress))
         del runners
     return times, models
 

@@ -99,3 +99,37 @@ def test_no_function_is_longer_than_80_lines():
                 if n > MAX_LINES:
                     long.append(f"{name}.{node.name}: {n} lines")
     assert not long, "; ".join(long)
+
+
+# --- runtime names live in their own modules ----------------------------------------------------------------------
+# The rule: a registered runtime's name, written as a whole string literal ("eager", "onnxruntime"), appears only in
+# the module that defines that runtime (deploy/runtimes/<module>.py). Everything else asks the registry and the
+# runtimes' attributes. Prose is not checked: docstrings, comments, and messages or help text that mention a runtime
+# inside a longer string are not a list of names to keep in step. Nor are the package names in a runtime's
+# ``packages = (...)`` (onnxruntime_int8 needs the onnxruntime package, whose name is also a runtime's).
+
+def _literals(source: bytes, names: set[str]) -> list[tuple[str, int]]:
+    """(name, line) of every string literal in ``source`` that is exactly one of ``names`` (outside ``packages``)."""
+    tree = ast.parse(source)
+    packages = {id(c) for node in ast.walk(tree) if isinstance(node, ast.Assign)
+                and any(isinstance(t, ast.Name) and t.id == "packages" for t in node.targets)
+                for c in ast.walk(node.value)}
+    return [(node.value, node.lineno) for node in ast.walk(tree) if isinstance(node, ast.Constant)
+            and isinstance(node.value, str) and node.value in names and id(node) not in packages]
+
+
+def test_the_runtime_name_finder_finds_a_name_but_not_prose_nor_packages():
+    src = (b'"""eager in a docstring."""\nx = "eager"  # eager\ny = f"{x} eager"\nz = "run eager"\n'
+           b'packages = (("cuda", "cuda"),)\n')
+    assert _literals(src, {"eager", "cuda"}) == [("eager", 2)]
+
+
+def test_runtime_names_are_written_only_in_their_own_module():
+    from yolov5_shuffle.deploy import runtimes  # the registry: cheap, no runtime package imported
+
+    home = {rt.name: type(rt).__module__ for rt in runtimes.all_runtimes()}
+    assert {"eager", "onnxruntime"} <= set(home)  # PyTorch's modes are runtimes too
+    stray = [f"{name}: {mod}:{line} (defined in {home[name]})"
+             for mod, path in _modules().items() for name, line in _literals(path.read_bytes(), set(home))
+             if home[name] != mod]
+    assert not stray, "runtime names written outside their module: " + "; ".join(stray)

@@ -168,3 +168,41 @@ def test_pareto_plot_takes_the_mean_over_seeds(tmp_path, monkeypatch):
                                         {"cfg": "ours.yaml", "mAP50": 0.4, "mAP50-95": 0.1}]}))
     bench.plot_pareto(rows, [acc], tmp_path)
     assert sorted(seen) == [(12.0, pytest.approx(0.25), "ours.yaml"), (20.0, 0.2, "yolov5n.yaml")]
+
+
+def test_every_runner_runs_once_a_round_in_a_new_seeded_order():
+    """A fixed order hands one model the wake of the same other model every round; the order is drawn again each
+    round, from a seed bench records, so it can be told again."""
+    calls = []
+    runners = {k: (lambda k=k: calls.append(k)) for k in "abcd"}
+    times = timing.time_interleaved(runners, reps=6, warmup=0)
+    orders = timing.round_orders("abcd", 6)
+    assert calls == [k for order in orders for k in order] and all(sorted(o) == list("abcd") for o in orders)
+    assert len({tuple(o) for o in orders}) > 1 and orders == timing.round_orders("abcd", 6, seed=timing.ORDER_SEED)
+    assert {k: len(v) for k, v in times.items()} == dict.fromkeys("abcd", 6)
+
+
+def test_bench_refuses_in_one_line_when_no_runtime_asked_for_can_run(tmp_path, monkeypatch):
+    from yolov5_shuffle.deploy import runtimes
+    from yolov5_shuffle.errors import UserError
+
+    def no_work(*_a, **_k):
+        raise AssertionError("the refusal must come before building")
+
+    monkeypatch.setattr(runtimes.by_name("onnxruntime"), "available", lambda: (False, "onnxruntime not installed"))
+    monkeypatch.setattr(bench, "build_models", no_work)
+    with pytest.raises(UserError, match=r"^--runtimes onnxruntime: none can run here \(onnxruntime: onnxruntime not"):
+        bench.run_bench(cfgs=None, imgsz=[64], runtimes=["onnxruntime"], threads=1, reps=1, warmup=0,
+                        out=tmp_path / "out", memory=False)
+    assert not (tmp_path / "out").exists()
+
+
+def test_bench_times_the_configs_we_ship_by_default(tmp_path, monkeypatch):
+    from yolov5_shuffle import configs
+
+    (tmp_path / "yolov5").mkdir()
+    for name in ("yolov5n-new.yaml", "yolov5s-new.yaml"):
+        (tmp_path / "yolov5" / name).write_text("nc: 80\n")
+    monkeypatch.setattr(configs, "CONFIG_ROOT", tmp_path)
+    assert bench.our_configs() == ("yolov5n-new.yaml", "yolov5s-new.yaml")
+

@@ -131,7 +131,7 @@ def test_runtime_is_told_by_the_artefact(tmp_path):
 
 # --- export and detect, end to end ---------------------------------------------------------------------
 
-RUNTIMES = [rt.name for rt in runtimes.all_runtimes() if rt.available()[0]]
+RUNTIMES = [rt.name for rt in runtimes.exportable() if rt.available()[0]]
 
 
 @pytest.fixture(scope="module")

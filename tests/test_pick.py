@@ -90,3 +90,16 @@ def test_the_shipped_table_is_package_data_and_holds_only_labelled_finished_runs
     assert rows
     for r in rows:
         assert r["device"] and r["recipe"]["name"] and len(r["curve"]) == r["epochs"] == r["recipe"]["epochs"]
+
+
+def test_pick_offers_every_registered_runtime_and_times_the_fp32_ones_by_default():
+    import argparse
+
+    from yolov5_shuffle.commands import pick as command
+    from yolov5_shuffle.deploy import runtimes
+
+    p = argparse.ArgumentParser()
+    command.add_arguments(p)
+    assert p.parse_args(["--budget-ms", "9", "--runtimes", *runtimes.names()]).runtimes == list(runtimes.names())
+    assert all(runtimes.by_name(n).precision == "fp32" for n in pick.default_runtimes())
+    assert "eager" in pick.default_runtimes()

@@ -182,14 +182,14 @@ def test_export_rolled_back_on_a_full_disk_leaves_no_report_of_its_exports(tmp_p
     out.mkdir()  # the user's folder: it stays, what the run wrote goes
     artefact = out / "best.onnx"
     artefact.write_bytes(b"onnx")
-    real = export_run.write_atomically
+    real = export_job.write_atomically
 
     def full_on_json(path, text):
-        if path.name == export_run.REPORT_JSON:
+        if path.name == export_job.REPORT_JSON:
             raise OSError(errno.ENOSPC, "No space left on device")
         real(path, text)
 
-    monkeypatch.setattr(export_run, "write_atomically", full_on_json)
+    monkeypatch.setattr(export_job, "write_atomically", full_on_json)
     run = export_job.ExportJob(None, {"imgsz": 64, "weights_sha256": "0" * 64}, out, "best", 1, lambda line: None)
     run.created.append(artefact)
     row = {"runtime": "onnxruntime", "path": str(artefact), "ok": True, "max_abs_diff": 0.0, "check": "ok"}

@@ -1,7 +1,7 @@
 """``yolov5-shuffle bench``: measured latency, params and GFLOPs against yolov5n/yolov5s.
 
-The choices of ``--runtimes`` come from the benchmark's tables (:mod:`yolov5_shuffle.measure.bench`, which imports
-no torch at the top) and the deploy runtime registry, asked when the parser is built."""
+The choices of ``--runtimes`` are the runtime registry's (:mod:`yolov5_shuffle.deploy.runtimes`, PyTorch's own modes
+included), asked when the parser is built; nothing it asks imports torch."""
 
 from __future__ import annotations
 
@@ -11,14 +11,15 @@ from ..argtypes import at_least, image_size
 
 
 def add_arguments(p) -> None:
-    from ..measure.bench import TORCH_RUNTIMES, deploy_names, quick_runtimes  # tables only: no torch
+    from ..deploy import runtimes  # the registry only: no runtime package is imported to list the names
+    from ..measure.bench import quick_runtimes
 
     p.add_argument("--cfgs", nargs="+", help="configs to time besides the baselines (default: all of ours)")
     p.add_argument("--imgsz", nargs="+", type=image_size(), default=None,
                    help="input sizes, multiples of 32 from 32 to 4096 (default 320 640)")
-    p.add_argument("--runtimes", nargs="+", choices=TORCH_RUNTIMES + deploy_names() + ("cuda",), default=None,
-                   help="default: PyTorch eager/channels_last/compile and every installed deploy runtime "
-                        f"({', '.join(deploy_names())}), plus cuda (fp16, batch 1 and 32) when CUDA is present")
+    p.add_argument("--runtimes", nargs="+", choices=runtimes.names(), default=None,
+                   help="default: every one that can run here (those that cannot are skipped with a line saying "
+                        "why); PyTorch's own modes run the model in memory, the others time an export of it")
     p.add_argument("--accuracy", nargs="+", type=Path, default=None,
                    help="learning.json files from `yolov5-shuffle learn --out`: adds mAP50-against-latency plots "
                         "(pareto_<size>.png, one panel per runtime, the Pareto front drawn); a config in several "

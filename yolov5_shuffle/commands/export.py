@@ -12,7 +12,7 @@ def add_arguments(p) -> None:
     from ..deploy import runtimes  # the registry only: no runtime package is imported to list the names
 
     p.add_argument("--weights", type=Path, required=True, help="a YOLOv5 or YOLOv7 training checkpoint (best.pt)")
-    p.add_argument("--to", nargs="+", choices=runtimes.names(), default=None,
+    p.add_argument("--to", nargs="+", choices=[r.name for r in runtimes.exportable()], default=None,
                    help="runtimes to export for (default: every one installed here)")
     p.add_argument("--imgsz", type=image_size(), default=640, help="the fixed input size, a multiple of 32")
     p.add_argument("--data", type=Path, default=None,

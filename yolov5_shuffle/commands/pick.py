@@ -1,6 +1,5 @@
 """``yolov5-shuffle pick --budget-ms MS``: the most accurate (config, size, runtime) within a latency budget,
-timed on this machine (:mod:`yolov5_shuffle.measure.pick`, whose runtime tables give ``--runtimes`` its
-choices)."""
+timed on this machine (:mod:`yolov5_shuffle.measure.pick`); ``--runtimes`` takes any registered runtime."""
 
 from __future__ import annotations
 
@@ -11,10 +10,10 @@ from ..argtypes import at_least, image_size, milliseconds
 
 def add_arguments(p) -> None:
     from ..deploy import runtimes as deploy_runtimes
-    from ..measure.pick import EAGER, default_runtimes  # tables only: no torch
+    from ..measure.pick import default_runtimes  # the registry's attributes only: no torch
 
     p.add_argument("--budget-ms", type=milliseconds, required=True, help="latency budget per image, ms (batch 1)")
-    p.add_argument("--runtimes", nargs="+", choices=EAGER + deploy_runtimes.names(), default=None,
+    p.add_argument("--runtimes", nargs="+", choices=deploy_runtimes.names(), default=None,
                    help=f"runtimes to time each candidate in (default: those of {', '.join(default_runtimes())} "
                         "installed here); int8/fp16 ones change accuracy, which the table does not know")
     p.add_argument("--threads", type=at_least(1, "threads"), default=None, help="threads (default: torch's)")

@@ -1,9 +1,10 @@
 """``yolov5-shuffle export``: one trained checkpoint to every deploy runtime, each export checked.
 
-For each registered runtime (:mod:`.runtimes`): the artefact (atomic, :meth:`Runtime.export`), its
-outputs against PyTorch on a fixed input (the runtime's own check), and, given ``--data``, its mAP on
-the validation split beside the PyTorch model's, scored by the same code (:mod:`.exported`), so an int8
-or fp16 model's accuracy drop is a number. One runtime that fails costs its row, not the others.
+For each registered runtime that exports (:func:`.runtimes.exportable`): the artefact (atomic,
+:meth:`Runtime.export`), its outputs against PyTorch on a fixed input (the runtime's own check), and, given
+``--data``, its mAP on the validation split beside the PyTorch model's, scored by the same code
+(:mod:`.exported`), so an int8 or fp16 model's accuracy drop is a number. One runtime that fails costs its
+row, not the others.
 
 The folder rule: ``metadata.yaml`` (class names, input size, the checkpoint's sha256) goes beside the
 artefacts, written with the first one, and is shared by everything in the folder. So a folder holds the
@@ -37,12 +38,15 @@ def choose_runtimes(to: list[str] | None, log=say) -> list:
     if to:
         chosen = [runtimes.by_name(n) for n in dict.fromkeys(to)]
         for rt in chosen:
+            if not rt.exportable:
+                raise UserError(f"--to {rt.name}: runs the PyTorch model in memory, there is nothing to export "
+                                f"(one of {', '.join(r.name for r in runtimes.exportable())})")
             ok, why = rt.available()
             if not ok:
                 raise UserError(f"--to {rt.name}: {why}")
         return chosen
     chosen, skipped = [], []
-    for rt in runtimes.all_runtimes():
+    for rt in runtimes.exportable():
         ok, why = rt.available()
         if ok:
             chosen.append(rt)

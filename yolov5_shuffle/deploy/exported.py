@@ -41,7 +41,7 @@ def runtime_of(path: Path) -> str:
     path = Path(path)
     rt = runtimes.for_artefact(path)
     if rt is None:
-        kinds = ", ".join(r.artefact.format(name="*") for r in runtimes.all_runtimes())
+        kinds = ", ".join(r.artefact.format(name="*") for r in runtimes.exportable())
         raise ExportError(f"{path}: not an exported model (one of: {kinds}; or an .xml/.param in such a folder)")
     return rt.name
 

@@ -1,8 +1,10 @@
 """``yolov5-shuffle bench``: measured latency against yolov5n/yolov5s, the ShuffleNetV2 way (not FLOPs).
 
-All configs are built in one process, fused and put in eval mode, then timed interleaved (A B C A B C
-...) so that machine noise hits all alike; ratios to yolov5n and yolov5s are taken per round and their
-median reported. Each runtime times every model, baselines included, so ratios compare like with like.
+All configs are built in one process, fused and put in eval mode, then timed interleaved (every model once
+a round, in a new seeded order each round) so that machine noise hits all alike; ratios to yolov5n and
+yolov5s are taken per round and their median reported. Each runtime times every model, baselines included,
+so ratios compare like with like. The runtimes, PyTorch's own modes included, are the registry's
+(:mod:`yolov5_shuffle.deploy.runtimes`): this module names none of them.
 """
 
 from __future__ import annotations
@@ -14,35 +16,36 @@ import platform
 import statistics
 import subprocess
 import sys
-import tempfile
 import warnings
 from pathlib import Path
 
+from ..configs import config_names
 from ..deploy import runtimes as deploy_runtimes
 from ..outputs import check_out_folder
 from ..errors import UserError
-from .timing import device_name, p90, ratio_medians, time_interleaved
+from .timing import ORDER_SEED, device_name, p90, ratio_medians, time_interleaved
 
 BASELINES = ("yolov5n.yaml", "yolov5s.yaml")
-OURS = ("yolov5n-shufflenetv2.yaml", "yolov5s-shufflenetv2.yaml", "yolov5-lite-s.yaml", "yolov5n-mobilenetv2.yaml",
-        "yolov5s-mobilenetv2.yaml", "yolov5n-dwconv.yaml", "yolov5s-dwconv.yaml")
 QUICK = ("yolov5n-shufflenetv2.yaml", "yolov5n-mobilenetv2.yaml", "yolov5n-dwconv.yaml")
-TORCH_RUNTIMES = ("eager", "channels_last", "compile")
 
 
-def deploy_names() -> tuple[str, ...]:
-    """The exported runtimes (yolov5_shuffle/deploy/runtimes/, one module each), asked each time: timed when
-    installed, skipped with a line saying why otherwise."""
-    return deploy_runtimes.names()
+def our_configs() -> tuple[str, ...]:
+    """The configs we ship for the baselines' host (``configs.config_names``'s default dialect): bench's default."""
+    return tuple(config_names())
 
 
 def quick_runtimes() -> tuple[str, ...]:
-    return ("eager",) + tuple(r.name for r in deploy_runtimes.all_runtimes() if r.quick)
+    return tuple(r.name for r in deploy_runtimes.all_runtimes() if r.quick)
 
 
 def lower_precision() -> tuple[str, ...]:
     """The runtimes that change the numbers (int8, fp16); the fp32 ones do not."""
     return tuple(r.name for r in deploy_runtimes.all_runtimes() if r.precision != "fp32")
+
+
+def cpu_fp32() -> tuple[str, ...]:
+    """The runtimes whose latencies compare with each other as the CPU's fp32 numbers (the accuracy front's)."""
+    return tuple(r.name for r in deploy_runtimes.all_runtimes() if r.precision == "fp32" and not r.gpu)
 
 
 # --- building --------------------------------------------------------------------------------------
@@ -61,62 +64,16 @@ def gflops(model, imgsz: int) -> float:
 
 # --- runtimes --------------------------------------------------------------------------------------
 
-def _first(y):
-    return y[0] if isinstance(y, (tuple, list)) else y
-
-
 def make_runner(runtime: str, model, imgsz: int, threads: int, batch: int = 1, calib=None):
-    """A no-argument callable that runs one inference in ``runtime``; compile/export happen here (an export
-    is loaded, then its file removed at once: nothing is left in $TMPDIR)."""
-    import torch
+    """A no-argument callable that runs one inference of ``model`` in ``runtime`` (a registered name), the same
+    way for every runtime: it prepares the model (:meth:`Runtime.load_model`: an export loaded and its file
+    removed at once, a compile, a copy on the GPU) and its input (:meth:`Runtime.feed`) here, once."""
+    import numpy as np
 
-    x = torch.randn(batch, 3, imgsz, imgsz)
-    if runtime == "eager":
-        return lambda: _first(model(x))
-    if runtime == "channels_last":
-        m = copy.deepcopy(model)
-        for conv in (x for x in m.modules() if isinstance(x, torch.nn.Conv2d)):  # not .to(): Detect caches 5-D grids
-            conv.weight.data = conv.weight.data.contiguous(memory_format=torch.channels_last)
-        xc = x.contiguous(memory_format=torch.channels_last)
-        return lambda: _first(m(xc))
-    if runtime == "compile":
-        # Every model shares YOLOv5's forward code: without these, dynamo would recompile the later models
-        # with symbolic shapes, then stop compiling (falling back to eager) at its recompile limit.
-        for knob in ("cache_size_limit", "recompile_limit", "accumulated_cache_size_limit",
-                     "accumulated_recompile_limit"):
-            if hasattr(torch._dynamo.config, knob):
-                setattr(torch._dynamo.config, knob, max(getattr(torch._dynamo.config, knob), 256))
-        m = torch.compile(copy.deepcopy(model), dynamic=False)
-        m(x)  # compile now, not inside the timed loop
-        return lambda: _first(m(x))
-    if runtime in deploy_names():  # exported, configured for interleaving
-        run = _exported(deploy_runtimes.by_name(runtime), model, imgsz, threads, calib)
-        xn = x.numpy()
-        return lambda: run(xn)
-    if runtime.startswith("cuda"):
-        m = copy.deepcopy(model).cuda().half()
-        xg = x.cuda().half()
-
-        def run_cuda():
-            y = _first(m(xg))
-            torch.cuda.synchronize()
-            return y
-
-        return run_cuda
-    raise ValueError(f"unknown runtime {runtime!r}")
-
-
-def _exported(rt, model, imgsz: int, threads: int, calib):
-    """``model`` exported for ``rt`` into a temporary folder, loaded, and the folder removed (also on error)."""
-    import shutil
-
-    from ..outputs import temp_dir
-
-    work = temp_dir(Path(tempfile.gettempdir()), "yolov5-shuffle-bench-export")
-    try:
-        return rt.load(rt.export(copy.deepcopy(model), imgsz, work, calib, name="model"), threads)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    rt = deploy_runtimes.by_name(runtime)
+    run = rt.load_model(model, imgsz, threads, batch, calib)
+    x = rt.feed(np.random.default_rng(0).standard_normal((batch, 3, imgsz, imgsz), dtype=np.float32))
+    return lambda: run(x)
 
 
 def peak_memory_mib(cfg: str, imgsz: int, threads: int) -> float:
@@ -141,22 +98,11 @@ def peak_memory_mib(cfg: str, imgsz: int, threads: int) -> float:
     return float(r.stdout.strip().splitlines()[-1])
 
 
-def cuda_peaks(runners: dict) -> dict[str, float]:
-    """Peak GPU memory (MiB) allocated during one inference of each model (weights included)."""
-    import torch
-
-    out = {}
-    with torch.no_grad():
-        for k, r in runners.items():
-            torch.cuda.synchronize()
-            torch.cuda.reset_peak_memory_stats()
-            r()
-            out[k] = torch.cuda.max_memory_allocated() / 2**20
-    return out
-
-
 # --- reporting -------------------------------------------------------------------------------------
 
+def runtime_label(row: dict) -> str:
+    """A row's runtime as the tables and plots show it: the runtime's name, with the batch where it is not 1."""
+    return row["runtime"] if row.get("batch", 1) == 1 else f"{row['runtime']} b{row['batch']}"
 
 
 def markdown_table(rows: list[dict]) -> str:
@@ -167,8 +113,8 @@ def markdown_table(rows: list[dict]) -> str:
         mem = f"{r['peak_mib']:.0f}" if r.get("peak_mib") is not None else "-"
         rn = f"{r['ratio_yolov5n']:.2f}" if r.get("ratio_yolov5n") is not None else "-"
         rs = f"{r['ratio_yolov5s']:.2f}" if r.get("ratio_yolov5s") is not None else "-"
-        lines.append(f"| {r['cfg']} | {r['imgsz']} | {r['runtime']} | {r['params'] / 1e6:.2f} | {r['gflops']:.1f} | "
-                     f"{r['median_ms']:.1f} | {r['p90_ms']:.1f} | {rn} | {rs} | {mem} |")
+        lines.append(f"| {r['cfg']} | {r['imgsz']} | {runtime_label(r)} | {r['params'] / 1e6:.2f} | "
+                     f"{r['gflops']:.1f} | {r['median_ms']:.1f} | {r['p90_ms']:.1f} | {rn} | {rs} | {mem} |")
     return "\n".join(lines)
 
 
@@ -182,10 +128,10 @@ def plot(rows: list[dict], out: Path) -> list[Path]:
     files = []
     for imgsz in sorted({r["imgsz"] for r in rows}):
         sub = [r for r in rows if r["imgsz"] == imgsz]
-        runtimes = list(dict.fromkeys(r["runtime"] for r in sub))
+        runtimes = list(dict.fromkeys(runtime_label(r) for r in sub))
         fig, axes = plt.subplots(2, len(runtimes), figsize=(4.2 * len(runtimes), 7.5), squeeze=False)
         for j, rt in enumerate(runtimes):
-            pts = [r for r in sub if r["runtime"] == rt]
+            pts = [r for r in sub if runtime_label(r) == rt]
             for i, (key, label) in enumerate((("gflops", "GFLOPs"), ("params", "parameters (M)"))):
                 _panel(axes[i][j], [(r[key] / (1e6 if key == "params" else 1), r["median_ms"], r["cfg"]) for r in pts],
                        label, "median latency (ms)", f"{rt}, {imgsz} px")
@@ -257,12 +203,12 @@ def plot_pareto(rows: list[dict], accuracy_files: list[Path], out: Path) -> list
     files = []
     for imgsz in sorted({r["imgsz"] for r in rows}):
         sub = [r for r in rows if r["imgsz"] == imgsz and r["cfg"] in acc]
-        runtimes = list(dict.fromkeys(r["runtime"] for r in sub))
+        runtimes = list(dict.fromkeys(runtime_label(r) for r in sub))
         if not runtimes:
             continue
         fig, axes = plt.subplots(1, len(runtimes), figsize=(4.2 * len(runtimes), 4.2), squeeze=False)
         for ax, rt in zip(axes[0], runtimes):
-            pts = sorted(((r["median_ms"], acc[r["cfg"]], r["cfg"]) for r in sub if r["runtime"] == rt))
+            pts = sorted(((r["median_ms"], acc[r["cfg"]], r["cfg"]) for r in sub if runtime_label(r) == rt))
             front = pareto_front([(ms, m) for ms, m, _ in pts])
             ax.plot(*zip(*front), color="tab:green", lw=1, zorder=1)
             _panel(ax, pts, "median latency (ms)", "mAP50 (demo validation set)", f"{rt}, {imgsz} px")
@@ -273,22 +219,27 @@ def plot_pareto(rows: list[dict], accuracy_files: list[Path], out: Path) -> list
 
 # --- main ------------------------------------------------------------------------------------------
 
-def installed_runtimes(runtimes: list[str]) -> list[str]:
-    """The runtimes that can run here; a line for each one skipped and why (with the pip package)."""
-    keep = []
+def installed_runtimes(runtimes: list[str], asked: bool = True) -> list[str]:
+    """The runtimes that can run here; a line for each one skipped and why (the pip package, the device).
+    None left: UserError, naming the ``--runtimes`` asked for and why each cannot run."""
+    keep, why_not = [], []
     for rt in runtimes:
-        ok, why = deploy_runtimes.available(rt) if rt in deploy_names() else (True, "")
+        ok, why = deploy_runtimes.available(rt)
         if ok:
             keep.append(rt)
         else:
             print(f"skipped runtime {rt}: {why}", flush=True)
+            why_not.append(f"{rt}: {why}")
+    if not keep:
+        flag = f"--runtimes {' '.join(runtimes)}" if asked else "the default runtimes"
+        raise UserError(f"{flag}: none can run here ({'; '.join(why_not) or 'none given'})")
     return keep
 
 
 def _calibration_images(folder: Path | None, runtimes: list[str], work: Path) -> Path | None:
     """Images for the runtimes that calibrate (int8): the given folder, else demo scenes generated in
     ``work`` (never a download)."""
-    if not any(deploy_runtimes.by_name(rt).needs_calibration for rt in runtimes if rt in deploy_names()):
+    if not any(deploy_runtimes.by_name(rt).needs_calibration for rt in runtimes):
         return None
     if folder is not None:
         if not Path(folder).is_dir():
@@ -334,25 +285,27 @@ def _peak_memory(cfg: str, imgsz: int, threads: int) -> float:
 
 def time_runtime(rt: str, models: dict, imgsz: int, threads: int, calib, reps: int, warmup: int,
                  mem: dict, flops: dict) -> list[dict]:
-    """Every model timed in one runtime at one size (cuda: batch 1 and 32), interleaved; one row each.
-    A model that a deploy runtime's converter refuses costs its row, with a line (the baselines must run)."""
-    rows = []
-    for batch in ((1, 32) if rt == "cuda" else (1,)):
-        label = rt if rt != "cuda" else f"cuda fp16 b{batch}"
-        print(f"[{imgsz} px, {label}] preparing {len(models)} models", flush=True)
+    """Every model timed in one runtime at one size (at each of the runtime's ``batches``), interleaved; one row
+    each. A model that an exporting runtime's converter refuses costs its row, with a line (the baselines must
+    run)."""
+    runtime, rows = deploy_runtimes.by_name(rt), []
+    for batch in runtime.batches:
+        shown = runtime_label({"runtime": rt, "batch": batch})
+        print(f"[{imgsz} px, {shown}] preparing {len(models)} models", flush=True)
         runners = {}
         for c, m in models.items():
             try:
                 runners[c] = make_runner(rt, m, imgsz, threads, batch, calib)
             except RuntimeError as e:  # a converter that cannot take this model: a line, not the end
-                if rt not in deploy_names() or c in BASELINES:
+                if not runtime.exportable or c in BASELINES:
                     raise
-                print(f"  skip {c} in {label}: {str(e).strip().splitlines()[0]}", flush=True)
-        times = time_interleaved(runners, reps, warmup, _progress(f"{imgsz} px {label}"))
-        peak = cuda_peaks(runners) if rt == "cuda" else mem
+                print(f"  skip {c} in {shown}: {str(e).strip().splitlines()[0]}", flush=True)
+        times = time_interleaved(runners, reps, warmup, _progress(f"{imgsz} px {shown}"))
+        own = runtime.peak_memory_mib(runners)
+        peak = mem if own is None else own
         rn, rs = ratio_medians(times, "yolov5n.yaml"), ratio_medians(times, "yolov5s.yaml")
         for c in runners:
-            rows.append({"cfg": c, "imgsz": imgsz, "runtime": label, "batch": batch,
+            rows.append({"cfg": c, "imgsz": imgsz, "runtime": rt, "batch": batch,
                          "params": sum(p.numel() for p in models[c].parameters()), "gflops": flops[c],
                          "median_ms": statistics.median(times[c]), "p90_ms": p90(times[c]),
                          "ratio_yolov5n": rn.get(c), "ratio_yolov5s": rs.get(c), "peak_mib": peak.get(c),
@@ -409,15 +362,10 @@ def run_bench(*, cfgs: list[str] | None, imgsz: list[int] | None, runtimes: list
 
     threads = threads or torch.get_num_threads()
     torch.set_num_threads(threads)
-    cfgs = list(cfgs or (QUICK if quick else OURS))
+    cfgs = list(cfgs or (QUICK if quick else our_configs()))
     sizes = imgsz or ([320] if quick else [320, 640])
-    with_cuda = runtimes is None and torch.cuda.is_available()  # the default list adds cuda where there is one
-    runtimes = list(runtimes or (quick_runtimes() if quick else TORCH_RUNTIMES + deploy_names()))
-    if with_cuda:
-        runtimes.append("cuda")
-    if "cuda" in runtimes and not torch.cuda.is_available():
-        raise UserError("--runtimes cuda: no CUDA device here (torch.cuda.is_available() is False)")
-    runtimes = installed_runtimes(runtimes)
+    default = quick_runtimes() if quick else deploy_runtimes.names()
+    runtimes = installed_runtimes(list(runtimes or default), asked=runtimes is not None)
     read_accuracy(accuracy or [])
     if calib is not None and not Path(calib).is_dir():
         raise UserError(f"--calib {calib}: no such folder")
@@ -425,9 +373,9 @@ def run_bench(*, cfgs: list[str] | None, imgsz: list[int] | None, runtimes: list
     names = list(dict.fromkeys(list(BASELINES) + cfgs))
     models = build_models(names)
     info = {"device": device_name(), "threads": threads, "torch": torch.__version__, "reps": reps,
-            "warmup": warmup, "python": platform.python_version()}
-    if "cuda" in runtimes:
-        info["gpu"] = torch.cuda.get_device_name(0)
+            "warmup": warmup, "python": platform.python_version(), "order_seed": ORDER_SEED}
+    for rt in runtimes:
+        info.update(deploy_runtimes.by_name(rt).device_info())
     print(f"device: {info['device']}; torch {info['torch']}, {threads} threads; {reps} interleaved rounds")
     from ..outputs import scratch
 

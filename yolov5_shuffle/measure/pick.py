@@ -20,17 +20,10 @@ from pathlib import Path
 from ..errors import UserError
 from ..deploy import runtimes as deploy_runtimes
 
-EAGER = ("eager", "channels_last")  # PyTorch itself (bench's torch runtimes but compile, whose warm-up is minutes)
-
-
-def fp32_runtimes() -> tuple[str, ...]:
-    """PyTorch and every registered deploy runtime that keeps fp32 numbers (the accuracy table's)."""
-    return EAGER + tuple(r.name for r in deploy_runtimes.all_runtimes() if r.precision == "fp32")
-
-
 def default_runtimes() -> tuple[str, ...]:
-    """PyTorch eager and the fp32 deploy runtimes: timed where installed, skipped with a line elsewhere."""
-    return ("eager",) + fp32_runtimes()[len(EAGER):]
+    """The registered runtimes that keep the accuracy table's fp32 numbers and are ``pick_default`` (not
+    compile, whose warm-up is minutes per candidate): timed where they can run, skipped with a line elsewhere."""
+    return tuple(r.name for r in deploy_runtimes.all_runtimes() if r.precision == "fp32" and r.pick_default)
 
 
 # --- accuracy -----------------------------------------------------------------------------------------
@@ -92,7 +85,7 @@ def candidates(rows: list[dict], configs, sizes) -> list[dict]:
 def _runtimes(asked) -> list[str]:
     from .bench import installed_runtimes
 
-    return installed_runtimes(list(asked or default_runtimes()))
+    return installed_runtimes(list(asked or default_runtimes()), asked=bool(asked))
 
 
 def time_points(pts: list[dict], runtimes: list[str], threads: int, reps: int, warmup: int) -> list[dict]:
@@ -184,16 +177,16 @@ def run_pick(*, budget_ms: float, runtimes: list[str] | None = None, threads: in
     from ..cfg_check import require_patched_host
 
     require_patched_host()
-    runtimes = _runtimes(runtimes)
-    if not runtimes:
-        raise UserError("none of the runtimes asked for is installed here (see the lines above)")
+    runtimes = _runtimes(runtimes)  # none that can run: UserError
     threads = threads or torch.get_num_threads()
     timed = time_points(pts, runtimes, threads, reps, warmup)
     if not timed:
         raise UserError("no candidate could be timed in any runtime (see the lines above)")
     from .timing import device_name
 
-    print(f"\nbudget {budget_ms:g} ms; latency: batch 1, {threads} threads, {device_name()}, median of {reps}")
+    gpus = (v for rt in runtimes for v in deploy_runtimes.by_name(rt).device_info().values())
+    devices = dict.fromkeys([device_name(), *gpus])
+    print(f"\nbudget {budget_ms:g} ms; latency: batch 1, {threads} threads, {', '.join(devices)}, median of {reps}")
     print(table(timed, budget_ms))
     for (recipe, device) in dict.fromkeys((t["recipe"], t["device"]) for t in timed):
         print(f"accuracy: recipe '{recipe}', trained on {device} (from {src})")

@@ -1,17 +1,36 @@
-"""Interleaved timing and the statistics every table here uses (shared by bench and micro-bench)."""
+"""Interleaved timing and the statistics every table here uses (shared by bench, pick and micro-bench).
+
+Every name runs once a round, in a new order each round: in a fixed order the name that comes after a
+given one always inherits its wake (an OpenVINO call leaves the cores busy for the next call; the first
+ONNX Runtime point after the OpenVINO ones ran 2x slower), round after round. The orders are drawn from
+:data:`ORDER_SEED`, so a run's orders can be told again (:func:`round_orders`); bench records the seed.
+"""
 
 from __future__ import annotations
 
 import math
 import platform
+import random
 import statistics
 import time
 from pathlib import Path
 
+ORDER_SEED = 0
 
-def time_interleaved(runners: dict, reps: int, warmup: int, progress=None) -> dict[str, list[float]]:
-    """Per name, ``reps`` latencies in ms, taken round-robin across all names (A B C A B C ...), so that
-    machine noise hits every model alike."""
+
+def round_orders(names, reps: int, seed: int = ORDER_SEED) -> list[list]:
+    """The order of each of ``reps`` rounds: ``names`` shuffled anew every round by ``random.Random(seed)``."""
+    rng, order, out = random.Random(seed), list(names), []
+    for _ in range(reps):
+        rng.shuffle(order)
+        out.append(list(order))
+    return out
+
+
+def time_interleaved(runners: dict, reps: int, warmup: int, progress=None,
+                     seed: int = ORDER_SEED) -> dict[str, list[float]]:
+    """Per name, ``reps`` latencies in ms, every name once a round in that round's order
+    (:func:`round_orders`), so that machine noise hits every model alike."""
     import torch
 
     with torch.no_grad():  # not inference_mode: Detect caches grids that a later export would trace
@@ -19,10 +38,10 @@ def time_interleaved(runners: dict, reps: int, warmup: int, progress=None) -> di
             for _ in range(warmup):
                 r()
         times = {k: [] for k in runners}
-        for i in range(reps):
-            for k, r in runners.items():
+        for i, order in enumerate(round_orders(runners, reps, seed)):
+            for k in order:
                 t0 = time.perf_counter()
-                r()
+                runners[k]()
                 times[k].append((time.perf_counter() - t0) * 1e3)
             if progress:
                 progress(i + 1, reps)

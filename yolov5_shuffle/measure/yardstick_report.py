@@ -51,12 +51,13 @@ def markdown(rows: list[dict]) -> str:
 
 
 def best_latency(bench: dict) -> dict[tuple[str, int], tuple[float, str]]:
-    """(config file name, imgsz) -> (median ms, runtime) in its fastest fp32 runtime, batch 1."""
-    from .bench import lower_precision
+    """(config file name, imgsz) -> (median ms, runtime) in its fastest fp32 CPU runtime, batch 1 (rows of a
+    runtime the registry does not know, e.g. an older bench.json's GPU rows, are left out)."""
+    from .bench import cpu_fp32
 
-    best, lower = {}, lower_precision()
+    best, keep = {}, cpu_fp32()
     for r in bench["rows"]:
-        if r.get("batch", 1) != 1 or r["runtime"] in lower or r["runtime"].startswith("cuda"):
+        if r.get("batch", 1) != 1 or r["runtime"] not in keep:
             continue
         k = (Path(r["cfg"]).name, r["imgsz"])
         if k not in best or r["median_ms"] < best[k][0]:

@@ -1,9 +1,11 @@
-"""The deploy runtimes, one module each: adding a runtime is adding a file here.
+"""The runtimes, one module each: adding a runtime is adding a file here.
 
 A module in this folder that defines ``RUNTIME`` (a :class:`base.Runtime`), or ``RUNTIMES`` (several,
-e.g. one per precision), is registered. ``export``, ``detect`` with an exported model and ``bench``
-ask this registry and nothing else. Importing it is cheap (the runtime modules import their packages
-inside their methods), so the command line lists the names without importing torch.
+e.g. one per precision, or PyTorch's modes in ``pytorch.py``), is registered. ``export`` (the
+:func:`exportable` ones), ``detect`` with an exported model, ``bench``, ``pick`` and the yardstick's
+report ask this registry and its runtimes' attributes, and write no runtime name of their own.
+Importing it is cheap (the runtime modules import their packages inside their methods), so the
+command line lists the names without importing torch.
 """
 
 from __future__ import annotations
@@ -33,6 +35,11 @@ def names() -> tuple[str, ...]:
     return tuple(r.name for r in all_runtimes())
 
 
+def exportable() -> tuple[Runtime, ...]:
+    """The runtimes ``export`` writes an artefact for (PyTorch's own modes run the model in memory)."""
+    return tuple(r for r in all_runtimes() if r.exportable)
+
+
 def by_name(name: str) -> Runtime:
     for r in all_runtimes():
         if r.name == name:
@@ -50,5 +57,5 @@ def available(name: str) -> tuple[bool, str]:
 
 def for_artefact(path: Path) -> Runtime | None:
     """The runtime whose artefact ``path`` is (the most specific owner), or None."""
-    owners = [r for r in all_runtimes() if r.owns(Path(path))]
+    owners = [r for r in exportable() if r.owns(Path(path))]
     return max(owners, key=lambda r: r.specificity) if owners else None

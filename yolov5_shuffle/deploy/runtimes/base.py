@@ -1,4 +1,4 @@
-"""What a deploy runtime is: the one class every runtime module instantiates as ``RUNTIME``.
+"""What a runtime is: the one class every runtime module instantiates as ``RUNTIME``.
 
 A runtime says what its tables used to: its name, the artefact it writes (``artefact``, from the
 model name), its precision and tolerance against PyTorch, the packages it needs (``available()``
@@ -6,14 +6,22 @@ names the pip package), how to build the artefact (``build``), how to load it fo
 (``load``), and whether a path is its artefact (``owns``). :meth:`Runtime.export` wraps ``build`` so
 that every export is atomic: built in a hidden folder beside the target, renamed into place whole.
 
+PyTorch's own modes (eager, channels_last, compile, the GPU) are runtimes too, with ``exportable = False``:
+they run the model in memory. :meth:`Runtime.load_model` is what ``bench`` and ``pick`` time for every
+runtime alike: an exportable runtime exports the model into a temporary folder and loads it, a PyTorch
+mode prepares the model itself (see ``pytorch.py``); :meth:`Runtime.feed` makes the input it takes, once,
+before the timed calls.
+
 Modules import only the standard library at the top (the command line lists the runtimes without
 importing torch or any runtime package); heavy imports go inside the methods.
 """
 
 from __future__ import annotations
 
+import copy
 import os
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Callable
 
@@ -31,6 +39,10 @@ class Runtime:
     specificity: int = 0  # when two runtimes own one artefact, the higher one runs it
     needs_calibration: bool = False  # export needs calibration images (calib)
     quick: bool = False  # one of bench --quick's runtimes
+    pick_default: bool = True  # one of pick's default runtimes where fp32; False: pick times it only when asked
+    exportable: bool = True  # export writes an artefact; False: runs the PyTorch model in memory (load_model only)
+    gpu: bool = False  # runs on a GPU: its latencies are not compared with the CPU's
+    batches: tuple[int, ...] = (1,)  # the batch sizes bench times it at
     summary: str = ""  # one line for docs and --help
 
     # --- what a runtime module defines ---------------------------------------------------------------
@@ -55,6 +67,30 @@ class Runtime:
         if missing:
             return False, f"{' and '.join(missing)} not installed (pip install {' '.join(missing)})"
         return True, ", ".join(f"{pip} {version(pip)}" for _, pip in self.packages)
+
+    def load_model(self, model, imgsz: int, threads: int, batch: int = 1, calib=None) -> Callable:
+        """``model`` ready to run here: the callable :meth:`load` gives, taking :meth:`feed`'s input.
+
+        Exported into a temporary folder, loaded, and the folder removed at once (also on error), so
+        nothing is left in $TMPDIR; a converter that cannot take the model raises RuntimeError. Runtimes
+        that run the PyTorch model itself override this."""
+        work = temp_dir(Path(tempfile.gettempdir()), f"yolov5-shuffle-{self.name}")
+        try:
+            return self.load(self.export(copy.deepcopy(model), imgsz, work, calib, name="model"), threads)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    def feed(self, x):
+        """The input as this runtime's callable takes it, made from a float32 NCHW array once before timing."""
+        return x
+
+    def peak_memory_mib(self, runners: dict) -> dict | None:
+        """Peak memory per runner in this runtime's own terms (a GPU's allocation); None: the process's peak."""
+        return None
+
+    def device_info(self) -> dict:
+        """What a report records about the device this runtime runs on, besides the CPU (a GPU's name)."""
+        return {}
 
     def pip(self) -> str:
         """The pip packages this runtime needs, for messages."""
@@ -89,6 +125,8 @@ class Runtime:
         Built in a hidden folder inside ``out_dir`` and renamed into place at the end, so a failure or
         Ctrl-C leaves no partial artefact (and an earlier export of the same name untouched); folders
         left by a killed export are removed by the next one."""
+        if not self.exportable:
+            raise TypeError(f"{self.name} runs the PyTorch model in memory: it has nothing to export")
         ok, why = self.available()
         if not ok:
             raise RuntimeError(f"{self.name}: {why}")
