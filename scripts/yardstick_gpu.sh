@@ -40,6 +40,8 @@ run)
   extra=()
   [ -n "${TRAIN:-}" ] && extra+=(--train "$TRAIN")
   [ -n "${EPOCHS:-}" ] && extra+=(--epochs "$EPOCHS")
+  # the rows already measured (here, or by an earlier device call): the grid skips them and runs only the rest
+  [ -f docs/accuracy/yardstick.json ] && cp docs/accuracy/yardstick.json "$OUT/"
   set +e
   "$py" -m yolov5_shuffle yardstick --grid gpu --parallel "${PARALLEL:-12}" --workers "${WORKERS:-1}" \
     --threads 1 --cache ram --no-vendor --deadline-min "${DEADLINE_MIN:-7.5}" --workdir /tmp/yardstick --out "$OUT" \
