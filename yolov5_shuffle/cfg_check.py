@@ -146,7 +146,7 @@ def check_model_yaml(cfg: Path, root: Path | None = None) -> dict:
     for key, v in (("depth_multiple", gd), ("width_multiple", gw)):
         if not isinstance(v, (int, float)) or isinstance(v, bool) or v <= 0:
             raise ConfigError(f"model config {cfg}: {key} must be a number > 0, got {v!r}")
-    ours = {m.__name__: m for m in blocks.YAML_BLOCKS}
+    ours = {m.__name__: m for m in blocks.BLOCKS}
     known = host_module_names(root) | set(ours) if root is not None else None
     patched = is_patched(root) if root is not None else True
     nn_names = None
