@@ -15,7 +15,7 @@ from errors_support import (Case, assert_one_line, call, case_ids, check_input_c
 from conftest import fake_checkpoint
 from yolov5_shuffle import cli
 from yolov5_shuffle.data.sources import line_thickness
-from yolov5_shuffle.hosts import scripts as runs
+from yolov5_shuffle import host_scripts as runs
 
 
 # --- relative paths: a copy of a config named like an installed one, relative cfg / weights / source ------
@@ -182,7 +182,7 @@ def test_failed_detect_removes_the_run_folder_it_made_and_keeps_earlier_ones(wor
     def failing(root, script, args, capture=False):
         args = [str(a) for a in args]
         (Path(args[args.index("--project") + 1]) / "exp").mkdir(parents=True)
-        raise runs.YOLOv5Error("detect.py exited with 1 (its output above says why)")
+        raise runs.ScriptError("detect.py exited with 1 (its output above says why)")
 
     monkeypatch.setattr(runs, "_run", failing)
     write_video(work / "v.mp4")

@@ -20,10 +20,10 @@ import argparse
 import sys
 import traceback
 
-from .commands import PROG, one_line
+from .commands import PROG
 from .commands import (bench, dataset, demo, detect, export, init_weights, learn, patch, pick, train, vendor, yardstick,
                        yolo)
-from .errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USER, UserError
+from .errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USER, UserError, one_line
 
 # (name, module, help): each module has add_arguments(parser) and run(args) -> exit code; --help lists them in
 # this order

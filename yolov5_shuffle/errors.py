@@ -11,3 +11,19 @@ EXIT_OK, EXIT_USER, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 2, 3, 130
 
 class UserError(Exception):
     pass
+
+
+class UnknownChoice(UserError, ValueError):
+    """A name that is not one of a registry's (a host, a runtime): the message names the choices."""
+
+    def __init__(self, kind: str, name: str, choices) -> None:
+        self.choices = tuple(choices)
+        super().__init__(f"unknown {kind} {name!r}; one of {', '.join(self.choices)}")
+
+
+def one_line(message: object, limit: int | None = None) -> str:
+    """The first line of a message (an exception's class name when it says nothing), cut at ``limit``
+    characters: what a one-line error or a table cell shows."""
+    lines = str(message).strip().splitlines()
+    line = lines[0] if lines else (type(message).__name__ if isinstance(message, BaseException) else "")
+    return line if limit is None else line[:limit]

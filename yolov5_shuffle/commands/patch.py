@@ -6,7 +6,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from . import PROG, one_line
+from ..errors import one_line
+from . import PROG
 
 
 def add_arguments(p) -> None:

@@ -6,22 +6,23 @@ Every question about a host goes through this registry: :func:`find` (whose tree
 :func:`host_for` (whose config), :func:`host_for_checkpoint` (whose checkpoint), :func:`build`,
 :func:`load_checkpoint`. Each asks the hosts most specific first (``Host.priority``).
 
-Not host modules (never imported by the registry): ``base``, ``scripts``, and
-``ultralytics``, whose import registers our blocks in that package (its adapter is ``ultralytics_host``).
+Not host modules (never imported by the registry): ``base``, and ``ultralytics``, whose import registers our
+blocks in that package (its adapter is ``ultralytics_host``). Running a host tree's own scripts (which may vendor
+and patch the tree first) is :mod:`yolov5_shuffle.host_scripts`, above this package and ``patching``.
 """
 
 from __future__ import annotations
 
 import importlib
 import pkgutil
+from functools import cache
 from pathlib import Path
 
-from ..errors import UserError
+from ..errors import UnknownChoice, UserError
 from .base import Host, PatchError, Tree
 
-_NOT_HOSTS = {"base", "scripts", "ultralytics"}
+_NOT_HOSTS = {"base", "ultralytics"}
 _ADDED: list[Host] = []
-_FOUND: list[Host] = []
 
 
 def add(host: Host) -> Host:
@@ -33,22 +34,32 @@ def add(host: Host) -> Host:
     return host
 
 
+@cache
+def _found() -> tuple[Host, ...]:
+    """The hosts of this folder's modules, found once (``cache_clear()`` finds them again)."""
+    found = []
+    for info in pkgutil.iter_modules(__path__):
+        if info.name in _NOT_HOSTS or info.name.startswith("_"):
+            continue
+        mod = importlib.import_module(f"{__name__}.{info.name}")
+        if isinstance(getattr(mod, "HOST", None), Host):
+            found.append(mod.HOST)
+    return tuple(found)
+
+
 def all_hosts() -> tuple[Host, ...]:
-    if not _FOUND:
-        for info in pkgutil.iter_modules(__path__):
-            if info.name in _NOT_HOSTS or info.name.startswith("_"):
-                continue
-            mod = importlib.import_module(f"{__name__}.{info.name}")
-            if isinstance(getattr(mod, "HOST", None), Host):
-                _FOUND.append(mod.HOST)
-    return tuple(sorted((*_FOUND, *_ADDED), key=lambda h: (h.priority, h.name)))
+    return tuple(sorted((*_found(), *_ADDED), key=lambda h: (h.priority, h.name)))
+
+
+def names() -> tuple[str, ...]:
+    return tuple(h.name for h in all_hosts())
 
 
 def by_name(name: str) -> Host:
     for h in all_hosts():
         if h.name == name:
             return h
-    raise PatchError(f"unknown host {name!r}; known: {', '.join(h.name for h in all_hosts())}")
+    raise UnknownChoice("host", name, names())
 
 
 def dialects() -> tuple[str, ...]:
@@ -65,9 +76,8 @@ def find(path: Path) -> Tree:
         tree = host.recognise(path)
         if tree is not None:
             return tree
-    labels = "; ".join(h.label for h in all_hosts() if type(h).recognise is not Host.recognise)
-    raise PatchError(f"{path}: not a YOLOv5 tree, nor another host we know ({labels}): no models/yolo.py with "
-                     f"parse_model() and models/common.py in it or in {path}/yolov5")
+    signs = "; ".join(f"{h.label}: {h.tree_signs}" for h in all_hosts() if h.tree_signs)
+    raise PatchError(f"{path}: not the source tree of a host we know ({signs})")
 
 
 def host_for(cfg: str | Path) -> Host:

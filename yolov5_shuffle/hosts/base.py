@@ -58,6 +58,9 @@ class Host:
     vendor_dir: str = ""  # folder name under third_party/ that ``vendor`` makes
     scripts = {"train": "train.py", "val": "val.py", "detect": "detect.py"}  # in the tree's root
     checkpoint_modules: tuple[str, ...] = ()  # where its pickled layers live: "whose checkpoint is this?"
+    model_modules: tuple[str, ...] = ()  # module-name prefixes where the host defines its layers (load them)
+    tree_signs: str = ""  # what its source tree holds, said when a folder is no host's tree
+    release_weights: re.Pattern | None = None  # names its train.py downloads from the host's releases
 
     # --- source trees (patch, vendor) -----------------------------------------------------------------
     def recognise(self, path: Path) -> Tree | None:
@@ -114,8 +117,9 @@ class Host:
 
     def train(self, cfg: str, data: Path, epochs: int, imgsz: int, project: Path, batch: int, seed: int = 0,
               hyp: Path | None = None) -> Path:
-        """Train ``cfg`` from scratch with the host's own trainer (AdamW, the knobs of the YOLOv5 hyp yaml
-        ``hyp``); the new run folder, holding results.csv and weights/best.pt."""
+        """Train ``cfg`` from scratch with the host's own trainer (AdamW, the knobs of the hyp yaml ``hyp``); the
+        new run folder, holding results.csv and weights/best.pt. A host with a train.py in ``scripts`` is trained
+        by :func:`yolov5_shuffle.host_scripts.train_from_scratch` instead (it vendors and patches the tree)."""
         raise UserError(f"config {cfg}: {self.label} has no trainer here")
 
     # --- checkpoints ----------------------------------------------------------------------------------

@@ -288,15 +288,15 @@ def _interrupted(signum, frame):
 
 
 def check_cfgs(cfgs) -> None:
-    """Every config is ours, YOLOv5's own (yolov5n ...) or a file: refused now, not after the data is made."""
-    from ..configs import resolve_config
-    from ..hosts.scripts import HOST_CONFIG
+    """Every config is ours, the host's own (yolov5n ...) or a file: refused now, not after the data is made."""
+    from ..hosts import host_for
 
     for c in dict.fromkeys(cfgs):
-        if HOST_CONFIG.match(Path(c).name):
+        host = host_for(c)
+        if host.knows_config(c):
             continue
         try:
-            resolve_config(c)
+            host.resolve_config(c)
         except FileNotFoundError as e:
             raise UserError(f"--cfgs {c}: {e}") from None
 
@@ -326,7 +326,7 @@ def run_yardstick(*, grid: str, cfgs: list[str] | None = None, imgsz: list[int] 
     ``options``; stopped after ``deadline_min``), data and runs under ``workdir``; merge the finished ones into
     ``out``/yardstick.json and write the report (with ``bench``'s front plot; ``ship``: into the package's
     table too). ``vendor`` False: third_party/yolov5 as it is. ``report_only``: train nothing, merge ``add``."""
-    from ..hosts.scripts import ensure_yolov5
+    from ..host_scripts import ensure_tree
     from .yardstick_report import write_report
 
     _check(out, bench, deadline_min)
@@ -342,7 +342,7 @@ def run_yardstick(*, grid: str, cfgs: list[str] | None = None, imgsz: list[int] 
     print(f"yardstick: {len(runs)} runs ({recipe.epochs} epochs, {recipe.train} train / {recipe.val} val images "
           f"generated at {recipe.data_imgsz} px), {parallel} at a time" + (f"; {note}" if note else ""), flush=True)
     work = Path(workdir).resolve()
-    ensure_yolov5(vendor=vendor)
+    ensure_tree(vendor=vendor)
     data = make_dataset(work / f"data-{recipe.data_imgsz}-{recipe.train}-{recipe.val}", recipe.train, recipe.val,
                         recipe.data_imgsz, seed=0, scene=Scene(**recipe.scene))
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -371,8 +371,8 @@ def run_yardstick(*, grid: str, cfgs: list[str] | None = None, imgsz: list[int] 
 
 
 def child_main(spec: dict) -> int:
-    """One run, in its own process (so that runs go side by side): YOLOv5's train.py through hosts.scripts.train."""
-    from ..hosts.scripts import SHORT_RUN, VENDORED, train
+    """One run, in its own process (so that runs go side by side): the tree's train.py through host_scripts.train."""
+    from ..host_scripts import SHORT_RUN, VENDORED, train
 
     extra = ["--seed", str(spec["seed"]), *SHORT_RUN, "--workers", str(spec["workers"]), "--noplots"]
     if spec["cache"] != "none":
