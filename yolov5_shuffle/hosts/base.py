@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..blocks import BLOCK_NAMES
-from ..configs import CONFIG_ROOT, resolve_config
+from ..configs import config_dir, resolve_config
 from ..errors import UserError
 from ..marker import MARK, is_patched
 
@@ -75,8 +75,8 @@ class Host:
 
     # --- configs --------------------------------------------------------------------------------------
     def config_dir(self) -> Path:
-        """Our configs for this host (yolov5_shuffle/cfg/<dialect>)."""
-        return CONFIG_ROOT / self.dialect
+        """Our configs for this host (yolov5_shuffle/cfg/<dialect>: :func:`yolov5_shuffle.configs.config_dir`)."""
+        return config_dir(self.dialect)
 
     def our_configs(self) -> list[Path]:
         d = self.config_dir()

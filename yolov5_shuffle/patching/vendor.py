@@ -101,7 +101,7 @@ def _extract(src: Path, into: Path) -> Path:
     return roots[0]
 
 
-def config_dir() -> Path:
+def font_dir() -> Path:
     """YOLOv5's settings folder (fonts live there): $YOLOV5_CONFIG_DIR or ~/.config/Ultralytics."""
     import os
 
@@ -113,7 +113,7 @@ def install_fonts() -> Path:
     import matplotlib
 
     src = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
-    d = config_dir()
+    d = font_dir()
     d.mkdir(parents=True, exist_ok=True)
     for name in ("Arial.ttf", "Arial.Unicode.ttf"):
         if not (d / name).exists():
