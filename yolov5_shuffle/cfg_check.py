@@ -42,6 +42,8 @@ def load_yaml_file(path: Path, what: str) -> object:
         raise ConfigError(f"{what} {path}: is a folder, not a file") from None
     except FileNotFoundError:
         raise ConfigError(f"{what} {path}: no such file") from None
+    except OSError as e:  # no permission, a broken mount: the user's file, not a bug
+        raise ConfigError(f"{what} {path}: cannot read it ({e.strerror or e})") from None
     try:
         text = raw.decode("utf-8")
         if "\x00" in text:

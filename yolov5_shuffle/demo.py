@@ -18,7 +18,8 @@ import time
 from pathlib import Path
 
 from . import host_scripts
-from .host_scripts import SHORT_RUN, ScriptError, detect, ensure_tree
+from .errors import user_path
+from .host_scripts import SHORT_RUN, detect, ensure_tree
 
 
 def _score(run: Path) -> str:
@@ -44,7 +45,7 @@ def run_demo(*, workdir: Path, epochs: int, train: int, val: int, imgsz: int, da
     def step(i, what):
         print(f"\n[{i}/{steps}] {what}  ({time.time() - t0:.0f}s elapsed)", flush=True)
 
-    try:
+    with user_path("--workdir", workdir):  # the set-up, data and runs: a full disk, a folder we may not write
         from .configs import resolve_config
 
         resolve_config(cfg)  # a wrong name fails now, not after minutes of set-up
@@ -68,8 +69,6 @@ def run_demo(*, workdir: Path, epochs: int, train: int, val: int, imgsz: int, da
         det_images = detect(root, best, data.parent / "images" / "val", imgsz, work / "detect", "images")
         step(5, f"detect on the video ({data_imgsz} px frames, inference at {imgsz} px)")
         det_video = detect(root, best, data.parent / "video.mp4", imgsz, work / "detect", "video")
-    except OSError as e:
-        raise ScriptError(str(e)) from e
     print(f"\ndemo finished in {time.time() - t0:.0f}s (training {t_train / 60:.1f} min). Results:")
     print(f"  training run (plots, results.csv): {run}")
     print(f"  weights:                           {best}")

@@ -20,7 +20,7 @@ from pathlib import Path
 from .configs import config_files, resolve_config
 from .data.files import VENDORED, check_data_yaml
 from .data.sources import frame_shape, line_thickness, readable_sources
-from .errors import UserError
+from .errors import UserError, user_path
 from .hosts import find, host_for, host_for_checkpoint
 
 DEMO_HYP = Path(__file__).resolve().parent / "hyps" / "hyp.demo.yaml"
@@ -116,7 +116,8 @@ def check_checkpoint(weights: Path, script: str) -> None:
 
 def _check_project(project: Path, flag: str = "--project") -> Path:
     project = Path(project).resolve()
-    existing = next((p for p in (project, *project.parents) if p.exists()), None)
+    with user_path(flag, project):
+        existing = next((p for p in (project, *project.parents) if p.exists()), None)
     if existing is not None and not existing.is_dir():
         raise ScriptError(f"{flag} {project}: {existing} is a file, not a folder")
     return project
@@ -146,15 +147,20 @@ def _resolve_cfg(cfg: str | Path, root: Path) -> Path:
         path = resolve_config(cfg, extra_dirs=(Path(root) / "models",))
     except FileNotFoundError as e:
         raise ScriptError(str(e)) from None
-    given = Path(cfg)
-    if given.is_file():
+    with user_path("--cfg", cfg):
+        _note_shadowed(cfg, path, root)
+    return path
+
+
+def _note_shadowed(cfg: str | Path, path: Path, root: Path) -> None:
+    """Say so when the file given as --cfg is named like an installed config that differs from it."""
+    if Path(cfg).is_file():
         installed = {c.name: c for c in sorted((Path(root) / "models").glob("*.yaml"))}
         installed.update({c.name: c for c in config_files()})
         other = installed.get(path.name)
         if other is not None and other.resolve() != path and other.read_bytes() != path.read_bytes():
             print(f"note: --cfg {cfg}: using the file {path} as given, not the installed config of the same name "
                   f"({other})", flush=True)
-    return path
 
 
 def train(root: Path | None, cfg: str, data: Path, epochs: int, imgsz: int, project: Path, batch: int = 16,

@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 import yaml
 
-from ..errors import UserError, one_line
+from ..errors import UserError, one_line, user_path
 from ..data.files import label_path
 from ..data.sources import IMAGE_SUFFIXES, line_thickness
 from . import metrics
@@ -79,7 +79,8 @@ class Detector:
         ok, why = rt.available()
         if not ok:
             raise ExportError(f"{path}: cannot run it here: {why}")
-        meta = read_metadata(path)
+        with user_path("weights", path):  # its folder's metadata.yaml
+            meta = read_metadata(path)
         size = meta.get("imgsz")
         if size and imgsz and imgsz != size:
             raise ExportError(f"--imgsz {imgsz}: {path} was exported for {size} px (its {METADATA}); its input "
@@ -177,7 +178,8 @@ def run_detect(weights: Path, source: Path, imgsz: int | None, project: Path, na
     det = Detector.load(weights, imgsz)
     out = new_run_dir(project, name)
     log(f"{det.label} at {det.imgsz} px")
-    detect_files(det, files, out, conf=conf, log=log)
+    with user_path("--project", project):  # a folder we may not write into
+        detect_files(det, files, out, conf=conf, log=log)
     return out
 
 

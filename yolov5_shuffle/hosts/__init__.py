@@ -18,7 +18,7 @@ import pkgutil
 from functools import cache
 from pathlib import Path
 
-from ..errors import UnknownChoice, UserError
+from ..errors import UnknownChoice, UserError, user_path
 from .base import Host, PatchError, Tree
 
 _NOT_HOSTS = {"base", "ultralytics"}
@@ -73,7 +73,8 @@ def find(path: Path) -> Tree:
     if not path.is_dir():
         raise PatchError(f"{path}: not a folder")
     for host in all_hosts():
-        tree = host.recognise(path)
+        with user_path("tree", path):  # a source file we may not read: the user's to fix
+            tree = host.recognise(path)
         if tree is not None:
             return tree
     signs = "; ".join(f"{h.label}: {h.tree_signs}" for h in all_hosts() if h.tree_signs)

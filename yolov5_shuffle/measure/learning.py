@@ -21,7 +21,7 @@ import torch
 
 from .timing import device_name
 from ..dataset import make_dataset
-from ..errors import UserError
+from ..errors import UserError, user_path
 from ..host_scripts import ScriptError, train_from_scratch
 
 GROUPS = {
@@ -127,7 +127,7 @@ def run_learning(*, cfgs: list[str] | None, group: str = "s", workdir: Path, epo
     cfgs = cfgs or list(GROUPS[group])
     hosts = check_learning(cfgs, out, workdir)
     work = Path(workdir).resolve()
-    try:
+    with user_path("--workdir", workdir):  # the data and every run live there: a full disk, no permission
         data = make_dataset(work / "data", train, val, imgsz, seed=0)
         rows = []
         seeds = list(dict.fromkeys(seeds or [0]))
@@ -141,8 +141,6 @@ def run_learning(*, cfgs: list[str] | None, group: str = "s", workdir: Path, epo
             dt = time.perf_counter() - t0
             rows.append({"cfg": cfg, "seed": seed, "params": count_params(run / "weights" / "best.pt"),
                          "train_s": dt, "run": str(run), **results})
-    except OSError as e:
-        raise ScriptError(str(e)) from e
     where = (torch.cuda.get_device_name(0) if torch.cuda.is_available()
              else f"{device_name()}, {torch.get_num_threads()} threads")
     header = (f"{epochs} epochs, {train} train / {val} val generated images at {imgsz} px, batch {batch}, "
@@ -152,8 +150,9 @@ def run_learning(*, cfgs: list[str] | None, group: str = "s", workdir: Path, epo
     print("\n" + table)
     if out:
         out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "learning.md").write_text(table + "\n")
-        (out / "learning.json").write_text(json.dumps({"setup": header, "rows": rows}, indent=1))
+        with user_path("--out", out):
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "learning.md").write_text(table + "\n")
+            (out / "learning.json").write_text(json.dumps({"setup": header, "rows": rows}, indent=1))
         print(f"wrote {out / 'learning.md'} and {out / 'learning.json'}")
     return 0

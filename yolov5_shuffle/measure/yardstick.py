@@ -22,7 +22,7 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from ..errors import UserError
+from ..errors import UserError, user_path
 from .curves import finished, plateau, read_curve
 
 # dataset.Scene settings (dataset.py imports OpenCV, which the command line must not load to start):
@@ -265,7 +265,8 @@ def load_rows(path: Path) -> list[dict]:
     if not Path(path).is_file():
         return []
     try:
-        rows = json.loads(Path(path).read_text())["rows"]
+        with user_path("yardstick table", path):
+            rows = json.loads(Path(path).read_text())["rows"]
     except (ValueError, KeyError, TypeError) as e:
         raise UserError(f"{path}: not a yardstick table ({e})") from None
     return rows

@@ -19,7 +19,7 @@ import zipfile
 from pathlib import Path
 
 from ..digest import sha256_file
-from ..errors import UserError
+from ..errors import UserError, user_path
 from ..hosts import find
 from .fixes import apply_fixes
 
@@ -148,7 +148,7 @@ def vendor(version: str = DEFAULT_VERSION, from_path: Path | None = None, dest: 
     if from_path:
         check_source_hash(source, sha256)
     label = str(source) if from_path else f"yolov5=={version} (PyPI, sha256 checked)"
-    with tempfile.TemporaryDirectory(prefix=".vendor-") as probe:
+    with tempfile.TemporaryDirectory(prefix=".vendor-") as probe, user_path("--from", source):
         tree = find(_extract(source, Path(probe)))
     host = tree.host
     dest = Path(dest or DEFAULT_DEST.parent / host.vendor_dir).resolve()
@@ -172,7 +172,7 @@ def vendor(version: str = DEFAULT_VERSION, from_path: Path | None = None, dest: 
         raise VendorError(f"--dest {dest}: a PyPI-layout YOLOv5 imports itself as 'yolov5', so the folder "
                           "must be named yolov5 (e.g. third_party/yolov5)")
     dest.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".vendor-") as tmp:
+    with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".vendor-") as tmp, user_path("--dest", dest):
         root = find(_extract(source, Path(tmp))).root
         fixed = apply_fixes(root, host.fixes)
         (root / STAMP).write_text(stamp + "\n")
