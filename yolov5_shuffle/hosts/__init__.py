@@ -62,6 +62,14 @@ def by_name(name: str) -> Host:
     raise UnknownChoice("host", name, names())
 
 
+def for_command(name: str) -> Host:
+    """The host whose own command line ``yolov5-shuffle <name>`` passes through (``Host.command``)."""
+    for h in all_hosts():
+        if h.command == name:
+            return h
+    raise UnknownChoice("host command", name, [h.command for h in all_hosts() if h.command])
+
+
 def dialects() -> tuple[str, ...]:
     """The config dialects, one per host family (folders of yolov5_shuffle/cfg/)."""
     return tuple(dict.fromkeys(h.dialect for h in all_hosts()))

@@ -50,7 +50,6 @@ class TreeHost(Host):
     """A host whose code is a YOLOv5-style source tree (import it with :meth:`import_yolo`)."""
 
     checkpoint_modules = ("models.",)
-    model_modules = ("models.",)
     heads: tuple[str, ...] = ("Detect",)  # class names of its detection heads
     loggers: tuple[str, ...] = ("",)  # the loggers its model code writes to (silenced while building)
     tree_signs = "models/yolo.py with parse_model() and models/common.py"

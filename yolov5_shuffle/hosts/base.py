@@ -58,9 +58,10 @@ class Host:
     vendor_dir: str = ""  # folder name under third_party/ that ``vendor`` makes
     scripts = {"train": "train.py", "val": "val.py", "detect": "detect.py"}  # in the tree's root
     checkpoint_modules: tuple[str, ...] = ()  # where its pickled layers live: "whose checkpoint is this?"
-    model_modules: tuple[str, ...] = ()  # module-name prefixes where the host defines its layers (load them)
     tree_signs: str = ""  # what its source tree holds, said when a folder is no host's tree
     release_weights: re.Pattern | None = None  # names its train.py downloads from the host's releases
+    import_name: str = ""  # a tree that imports itself by this name (its folder's), from the folder above it
+    command: str = ""  # its own command line, passed through as ``yolov5-shuffle <command>`` (run_command)
 
     # --- source trees (patch, vendor) -----------------------------------------------------------------
     def recognise(self, path: Path) -> Tree | None:
@@ -130,6 +131,10 @@ class Host:
     def load_checkpoint(self, path: Path):
         """(fused eval model in export form, {id: class name}, stride) of a training checkpoint of this host."""
         raise UserError(f"weights {path}: a {self.label} checkpoint; this command cannot load it")
+
+    def run_command(self, argv: list[str]) -> int:
+        """The host's own command line (``command``) with ``argv``; its exit code."""
+        raise UserError(f"{self.label} has no command line here")
 
     def hint(self, job: str, path: Path) -> str:
         """How to do ``job`` (train, detect) with a file of this host, for messages that refuse it elsewhere."""

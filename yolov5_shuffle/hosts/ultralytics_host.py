@@ -26,9 +26,15 @@ class Ultralytics(Host):
     dialect = "ultralytics"
     config_prefixes = ("yolov8", "yolo11", "rtdetr")
     checkpoint_modules = ("ultralytics.",)
-    model_modules = ("ultralytics.",)
     priority = 20
     scripts: dict = {}  # no train.py/detect.py: its CLI is `yolov5-shuffle yolo ...`
+    command = "yolo"
+
+    def run_command(self, argv: list[str]) -> int:
+        """ultralytics' ``yolo`` with our blocks registered."""
+        from .ultralytics import main
+
+        return main(argv=argv)
 
     def resolve_config(self, cfg):
         """Keep the name ultralytics is given: its scale letter picks the row of ``scales:``."""

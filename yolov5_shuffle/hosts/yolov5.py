@@ -55,7 +55,6 @@ class YOLOv5Git(TreeHost):
     label = "YOLOv5 git checkout (v6.0 - master)"
     vendor_dir = "yolov5-git"
     checkpoint_modules = ("yolov5.models.", "models.")
-    model_modules = ("yolov5.models.", "models.")
     loggers = ("yolov5", "")  # YOLOv5's LOGGING_NAME, and the root logger
     release_weights = RELEASE_WEIGHTS
     tree_signs = "models/yolo.py logging with LOGGER, with parse_model() and models/common.py"

@@ -56,7 +56,7 @@ def count_params(weights: Path) -> int:
     from .. import checkpoints
     from ..hosts import host_for_checkpoint
 
-    modules = host_for_checkpoint(weights).model_modules
+    modules = host_for_checkpoint(weights).checkpoint_modules
     ckpt = checkpoints.load(weights, map_location="cpu", modules=modules)
     model = ckpt.get("ema") or ckpt["model"]
     return sum(p.numel() for p in model.parameters())
