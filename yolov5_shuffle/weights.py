@@ -16,7 +16,7 @@ import torch
 import torch.nn as nn
 
 from . import blocks
-from .errors import UserError
+from .errors import UserError, user_path
 
 # What of each torchvision classifier is the feature extractor our backbones reproduce.
 _TV_BACKBONES = {
