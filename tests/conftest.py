@@ -17,8 +17,8 @@ import pytest
 
 from yolov5_shuffle.dataset import make_dataset
 from yolov5_shuffle.patching import patch as patcher
-from yolov5_shuffle.hosts import scripts as runs
-from yolov5_shuffle.hosts.scripts import ensure_yolov5, train
+from yolov5_shuffle import host_scripts as runs
+from yolov5_shuffle.host_scripts import ensure_tree, train
 
 REPO = Path(__file__).resolve().parent.parent
 THIRD_PARTY = REPO.parent / "shared" / "third_party"  # host sources not on PyPI, laid beside the checkout
@@ -139,7 +139,7 @@ IMGSZ = 128
 
 @pytest.fixture(scope="session")
 def yolo_root():
-    return ensure_yolov5()
+    return ensure_tree()
 
 
 @pytest.fixture(scope="session")
@@ -159,7 +159,7 @@ def trained(yolo_root, data, tmp_path_factory):
 
 @dataclass
 class Recorder:
-    """Stands in for YOLOv5: ensure_yolov5 gives a patched fresh tree, _run records and makes a run folder."""
+    """Stands in for YOLOv5: ensure_tree gives a patched fresh tree, _run records and makes a run folder."""
 
     make_tree: Callable[[], Path]
     root: Path | None = None
@@ -192,7 +192,7 @@ class Recorder:
 @pytest.fixture
 def yolov5(monkeypatch, tree_factory):
     rec = Recorder(lambda: tree_factory("7.0.14", "pypi", name="host"))
-    monkeypatch.setattr(runs, "ensure_yolov5", rec.ensure)
+    monkeypatch.setattr(runs, "ensure_tree", rec.ensure)
     monkeypatch.setattr(runs, "_run", rec.run)
     return rec
 

@@ -101,7 +101,7 @@ def test_vendor_dataset_and_init_weights_pass_their_options_by_name(monkeypatch,
 
 
 def test_train_and_detect_hand_yolov5_their_options_by_name(monkeypatch, capsys, tmp_path):
-    from yolov5_shuffle.hosts import scripts as runs
+    from yolov5_shuffle import host_scripts as runs
 
     monkeypatch.setattr(runs, "train", Core(tmp_path / "runs" / "exp"))
     _, out = _run(capsys, "train", "--cfg", "my.yaml", "--data", tmp_path / "data.yaml", "--batch-size", 4)

@@ -8,7 +8,7 @@ import pytest
 from conftest import run_cli
 from yolov5_shuffle import cli
 from yolov5_shuffle.dataset import make_dataset
-from yolov5_shuffle.hosts.scripts import SHORT_RUN, train
+from yolov5_shuffle.host_scripts import SHORT_RUN, train
 from yolov5_shuffle.measure.learning import read_results
 
 DEMO_MAP50 = 0.6  # issue 17: the demo's training must reach it within 10 minutes on 2 cores

@@ -140,12 +140,12 @@ def test_export_matches_torch(models, exported, runtime, variant):
     model = models(variant)
     path = exported(runtime, variant)
     assert path.exists()
-    r = check_against_torch(model, runtime, path, IMGSZ)
+    r = check_against_torch(model, runtimes.by_name(runtime), path, IMGSZ)
     assert r["ok"], f"{runtime}: {r}"
     assert r["rel"] <= runtimes.by_name(runtime).tolerance
     # and on a second, random input
     x = np.random.default_rng(1).random((1, 3, IMGSZ, IMGSZ), dtype=np.float32)
-    r2 = check_against_torch(model, runtime, path, IMGSZ, x=x)
+    r2 = check_against_torch(model, runtimes.by_name(runtime), path, IMGSZ, x=x)
     assert r2["ok"], f"{runtime} (random input): {r2}"
 
 
@@ -208,7 +208,7 @@ def test_int8_keeps_scores_and_detections(model, exported):
 
     graph = onnx.load(str(path)).graph
     assert sum(n.op_type == "DequantizeLinear" for n in graph.node) > 20, "the convs were not quantised"
-    assert check_against_torch(model, "onnxruntime_int8", path, IMGSZ)["ok"]
+    assert check_against_torch(model, runtimes.by_name("onnxruntime_int8"), path, IMGSZ)["ok"]
     for seed in (100, 101):  # structured images not used for calibration
         x = sample_image(IMGSZ, seed)
         ref = torch_predict(model, x)[0]

@@ -18,7 +18,7 @@ import pytest
 from conftest import CLI, run_cli, snapshot
 from errors_support import assert_one_line, debris, host_cfg
 from yolov5_shuffle.patching import patch as patcher
-from yolov5_shuffle.hosts import scripts as runs
+from yolov5_shuffle import host_scripts as runs
 
 def _cli_patch(*args, umask: int | None = None) -> subprocess.CompletedProcess:
     pre = (lambda: os.umask(umask)) if umask is not None else None
@@ -239,6 +239,6 @@ def test_tree_patched_by_an_older_version_gets_todays_lines(monkeypatch, tree_fa
     yolo.write_text(older.replace(", check_yaml_args  # yolov5-shuffle", "  # yolov5-shuffle"))
     assert patcher.status(root)[0] == patcher.UNPATCHED
     monkeypatch.setattr(vendor, "vendor", lambda dest, **kw: dest)
-    assert runs.ensure_yolov5(root) == root
+    assert runs.ensure_tree(root) == root
     assert yolo.read_text() == current and patcher.status(root)[0] == patcher.PATCHED and not debris(root)
 

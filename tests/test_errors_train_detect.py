@@ -15,7 +15,7 @@ from errors_support import (Case, assert_one_line, call, case_ids, check_input_c
 from conftest import fake_checkpoint
 from yolov5_shuffle import cli
 from yolov5_shuffle.data.sources import line_thickness
-from yolov5_shuffle.hosts import scripts as runs
+from yolov5_shuffle import host_scripts as runs
 
 
 # --- relative paths: a copy of a config named like an installed one, relative cfg / weights / source ------
@@ -181,8 +181,12 @@ def test_failed_detect_removes_the_run_folder_it_made_and_keeps_earlier_ones(wor
     """detect.py failing after it made its run folder (as YOLOv5 7.0 did on a zero-byte video): folder removed."""
     def failing(root, script, args, capture=False):
         args = [str(a) for a in args]
-        (Path(args[args.index("--project") + 1]) / "exp").mkdir(parents=True)
-        raise runs.YOLOv5Error("detect.py exited with 1 (its output above says why)")
+        project, i = Path(args[args.index("--project") + 1]), 2
+        run = project / "exp"
+        while run.exists():  # detect.py's increment: exp, exp2, ...
+            run, i = project / f"exp{i}", i + 1
+        run.mkdir(parents=True)
+        raise runs.ScriptError("detect.py exited with 1 (its output above says why)")
 
     monkeypatch.setattr(runs, "_run", failing)
     write_video(work / "v.mp4")
@@ -193,7 +197,7 @@ def test_failed_detect_removes_the_run_folder_it_made_and_keeps_earlier_ones(wor
     assert not (work / "out").exists()
     (work / "out" / "exp").mkdir(parents=True)  # an earlier run's folder (empty or not) is never touched
     code, _, _ = call(capsys, "detect", "--weights", "w.pt", "--source", "v.mp4", "--project", "out")
-    assert code == 2 and (work / "out" / "exp").is_dir()
+    assert code == 2 and (work / "out" / "exp").is_dir() and not (work / "out" / "exp2").exists()
 
 
 def test_demo_pictures_are_320_px_and_labels_scale_with_the_picture():

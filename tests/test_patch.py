@@ -94,7 +94,7 @@ def test_check_refuses_a_folder_that_is_not_yolov5(tmp_path):
     for args in (["--check"], [], ["--revert"], ["--dry-run"]):
         r = run_cli("patch", tmp_path, *args)
         assert r.returncode == 2, (args, r.stdout, r.stderr)
-        assert "not a YOLOv5 tree" in r.stderr
+        assert "not the source tree of a host we know" in r.stderr
     assert snapshot(tmp_path) == before
 
 

@@ -22,7 +22,7 @@ import pytest
 from conftest import IMGSZ, run_cli
 from yolov5_shuffle.dataset import make_dataset
 from yolov5_shuffle.measure.learning import read_results
-from yolov5_shuffle.hosts.scripts import SHORT_RUN, train
+from yolov5_shuffle.host_scripts import SHORT_RUN, train
 
 S_CONFIGS = ["yolov5s-shufflenetv2.yaml", "yolov5s-mobilenetv2.yaml", "yolov5s-dwconv.yaml", "yolov5-lite-s.yaml"]
 

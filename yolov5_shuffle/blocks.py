@@ -122,7 +122,8 @@ class ConvBN(nn.Module):
             return
         conv, bn = self.conv, self.bn
         fused = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
-                          conv.dilation, conv.groups, bias=True).requires_grad_(False).to(conv.weight.device)
+                          conv.dilation, conv.groups, bias=True, device=conv.weight.device,
+                          dtype=conv.weight.dtype).requires_grad_(False)  # an fp16 model stays fp16
         scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
         fused.weight.copy_(conv.weight * scale.reshape(-1, 1, 1, 1))
         fused.bias.copy_(bn.bias - bn.running_mean * scale)
@@ -387,8 +388,8 @@ class DWSConv(nn.Module):
 
 # --- yaml rows -------------------------------------------------------------------------------------
 
-YAML_BLOCKS = (ShuffleNetV2_InvertedResidual, conv_bn_relu_maxpool, MobileNetV2_Stem, MobileNetV2_Block, DWSConv)
-BLOCKS = YAML_BLOCKS  # the one list of our yaml layers: hosts register, patch, check and transfer these
+# the one list of our yaml layers: hosts register, patch, check and transfer these
+BLOCKS = (ShuffleNetV2_InvertedResidual, conv_bn_relu_maxpool, MobileNetV2_Stem, MobileNetV2_Block, DWSConv)
 BLOCK_NAMES = tuple(m.__name__ for m in BLOCKS)
 
 

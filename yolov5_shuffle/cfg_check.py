@@ -42,6 +42,8 @@ def load_yaml_file(path: Path, what: str) -> object:
         raise ConfigError(f"{what} {path}: is a folder, not a file") from None
     except FileNotFoundError:
         raise ConfigError(f"{what} {path}: no such file") from None
+    except OSError as e:  # no permission, a broken mount: the user's file, not a bug
+        raise ConfigError(f"{what} {path}: cannot read it ({e.strerror or e})") from None
     try:
         text = raw.decode("utf-8")
         if "\x00" in text:
@@ -146,7 +148,7 @@ def check_model_yaml(cfg: Path, root: Path | None = None) -> dict:
     for key, v in (("depth_multiple", gd), ("width_multiple", gw)):
         if not isinstance(v, (int, float)) or isinstance(v, bool) or v <= 0:
             raise ConfigError(f"model config {cfg}: {key} must be a number > 0, got {v!r}")
-    ours = {m.__name__: m for m in blocks.YAML_BLOCKS}
+    ours = {m.__name__: m for m in blocks.BLOCKS}
     known = host_module_names(root) | set(ours) if root is not None else None
     patched = is_patched(root) if root is not None else True
     nn_names = None

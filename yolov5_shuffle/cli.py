@@ -9,6 +9,7 @@ Errors and exit codes, the same for every subcommand:
   Argument errors found by the parser look and exit the same. No traceback, and nothing is left
   half-written (no partial files, no empty run folders).
 * ``--verbose`` (before or after the subcommand) adds the traceback and any further detail.
+* ``--version`` prints the version and exits 0.
 * Exit codes: 0 success; 1 only from ``patch --check`` (patchable, not patched yet); 2 a user error;
   3 an internal error (a bug: the line says so; rerun with ``--verbose`` and report the traceback);
   130 interrupted by Ctrl-C (whatever was being written has been rolled back).
@@ -20,10 +21,11 @@ import argparse
 import sys
 import traceback
 
-from .commands import PROG, one_line
+from . import __version__
+from .commands import PROG
 from .commands import (bench, dataset, demo, detect, export, init_weights, learn, patch, pick, train, vendor, yardstick,
                        yolo)
-from .errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USER, UserError
+from .errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USER, UserError, one_line
 
 # (name, module, help): each module has add_arguments(parser) and run(args) -> exit code; --help lists them in
 # this order
@@ -58,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The whole command line: every command of :data:`COMMANDS`, each taking ``--verbose`` too."""
     p = Parser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--verbose", action="store_true", help="on an error, also print the traceback and details")
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     common = argparse.ArgumentParser(add_help=False)  # --verbose after the subcommand works too
     common.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     sub = p.add_subparsers(dest="command", required=True, metavar="command")
@@ -94,9 +97,9 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except KeyboardInterrupt:
         return _fail(args.command, KeyboardInterrupt("interrupted"), verbose, EXIT_INTERRUPTED)
-    except (UserError, OSError, UnicodeDecodeError) as e:  # bad input: say what, exit 2
+    except (UserError, UnicodeDecodeError) as e:  # bad input: say what, exit 2
         return _fail(args.command, e, verbose, EXIT_USER)
-    except Exception as e:  # noqa: BLE001  a bug: one line, the traceback with --verbose
+    except Exception as e:  # noqa: BLE001  a bug (an OSError too: user input is read under errors.user_path)
         return _fail(args.command, e, verbose, EXIT_INTERNAL, internal=True)
 
 

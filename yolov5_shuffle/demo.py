@@ -17,8 +17,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from .hosts.scripts import SHORT_RUN, YOLOv5Error, detect, ensure_yolov5
-from .hosts.scripts import train as train_yolov5  # `train` is the number of training pictures below
+from . import host_scripts
+from .errors import user_path
+from .host_scripts import SHORT_RUN, detect, ensure_tree
 
 
 def _score(run: Path) -> str:
@@ -44,12 +45,12 @@ def run_demo(*, workdir: Path, epochs: int, train: int, val: int, imgsz: int, da
     def step(i, what):
         print(f"\n[{i}/{steps}] {what}  ({time.time() - t0:.0f}s elapsed)", flush=True)
 
-    try:
+    with user_path("--workdir", workdir):  # the set-up, data and runs: a full disk, a folder we may not write
         from .configs import resolve_config
 
         resolve_config(cfg)  # a wrong name fails now, not after minutes of set-up
         step(1, "YOLOv5: vendor (reused when present) and patch")
-        root = ensure_yolov5(vendor=vendor)
+        root = ensure_tree(vendor=vendor)
         step(2, "demo dataset (generated, reused when present)")
         from .dataset import make_dataset
 
@@ -58,8 +59,8 @@ def run_demo(*, workdir: Path, epochs: int, train: int, val: int, imgsz: int, da
         step(3, f"train {cfg} for {epochs} epochs at {imgsz} px on the CPU ({train} pictures an epoch, "
                 f"batch {batch}; the first epochs' validation may report 'NMS time limit exceeded': expected)")
         t_train = time.time()
-        run = train_yolov5(root, cfg, data, epochs, imgsz, work / "train", batch=batch,
-                           extra=[*SHORT_RUN, "--cache", "ram"])
+        run = host_scripts.train(root, cfg, data, epochs, imgsz, work / "train", batch=batch,  # `train`: a count
+                                 extra=[*SHORT_RUN, "--cache", "ram"])
         t_train = time.time() - t_train
         best = run / "weights" / "best.pt"
         score = _score(run)
@@ -68,8 +69,6 @@ def run_demo(*, workdir: Path, epochs: int, train: int, val: int, imgsz: int, da
         det_images = detect(root, best, data.parent / "images" / "val", imgsz, work / "detect", "images")
         step(5, f"detect on the video ({data_imgsz} px frames, inference at {imgsz} px)")
         det_video = detect(root, best, data.parent / "video.mp4", imgsz, work / "detect", "video")
-    except OSError as e:
-        raise YOLOv5Error(str(e)) from e
     print(f"\ndemo finished in {time.time() - t0:.0f}s (training {t_train / 60:.1f} min). Results:")
     print(f"  training run (plots, results.csv): {run}")
     print(f"  weights:                           {best}")

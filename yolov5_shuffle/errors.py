@@ -6,8 +6,41 @@ and says what would be accepted. The command line prints it as ``yolov5-shuffle 
 and exits 2, with no traceback unless ``--verbose`` (see :mod:`yolov5_shuffle.cli`).
 """
 
+from contextlib import contextmanager
+from typing import Iterator
+
 EXIT_OK, EXIT_USER, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 2, 3, 130
 
 
 class UserError(Exception):
     pass
+
+
+class UnknownChoice(UserError, ValueError):
+    """A name that is not one of a registry's (a host, a runtime): the message names the choices."""
+
+    def __init__(self, kind: str, name: str, choices) -> None:
+        self.choices = tuple(choices)
+        super().__init__(f"unknown {kind} {name!r}; one of {', '.join(self.choices)}")
+
+
+def one_line(message: object, limit: int | None = None) -> str:
+    """The first line of a message (an exception's class name when it says nothing), cut at ``limit``
+    characters: what a one-line error or a table cell shows."""
+    lines = str(message).strip().splitlines()
+    line = lines[0] if lines else (type(message).__name__ if isinstance(message, BaseException) else "")
+    return line if limit is None else line[:limit]
+
+
+@contextmanager
+def user_path(what: str, path: object) -> Iterator[None]:
+    """Around reading (or writing) a file or folder the user named: an OSError there (no permission, a folder
+    where a file should be, a full disk) is theirs to fix, so it becomes a one-line UserError naming ``what``
+    (``--data``, ``weights``) and the path. Anywhere else an OSError is a bug: the command line exits 3."""
+    try:
+        yield
+    except UserError:
+        raise
+    except OSError as e:
+        inner = f"{e.filename}: " if e.filename and str(e.filename) != str(path) else ""
+        raise UserError(f"{what} {path}: {inner}{e.strerror or e}") from e

@@ -16,7 +16,7 @@ import torch
 import torch.nn as nn
 
 from . import blocks
-from .errors import UserError
+from .errors import UserError, user_path
 
 # What of each torchvision classifier is the feature extractor our backbones reproduce.
 _TV_BACKBONES = {
@@ -142,16 +142,17 @@ def init_weights(cfg: str | Path, tv_weights: Path, out: Path, nc: int | None = 
     state = load_torchvision_state(tv_weights)
     model = host.build(cfg_path, nc=nc, fused=False)
     n = load_torchvision_backbone(model.model, state, prefix="model.")
-    out.parent.mkdir(parents=True, exist_ok=True)
     ckpt = {"model": model, "epoch": -1, "best_fitness": None, "optimizer": None, "ema": None, "updates": None,
             "opt": None, "train_args": {}, "yolov5_shuffle": {"cfg": cfg_path.name, "torchvision_weights": str(tv_weights)}}
     tmp = out.parent / f".{out.name}.{os.getpid()}.tmp"  # created by torch.save with the umask's mode
-    try:
-        torch.save(ckpt, tmp)
-        os.replace(tmp, out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with user_path("--out", out):  # a full disk, a folder we may not write
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            torch.save(ckpt, tmp)
+            os.replace(tmp, out)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
     print(f"transferred {n} tensors ({torchvision_family(state)} backbone, {backbone_prefix(model.model)} layers) "
           f"from {tv_weights} into {cfg_path.name} -> {out}")
     return out

@@ -9,9 +9,3 @@ of commands and the error / exit-code convention.
 from __future__ import annotations
 
 PROG = "yolov5-shuffle"
-
-
-def one_line(message: object) -> str:
-    """The first line of a message: what the command line prints for an error."""
-    lines = str(message).strip().splitlines()
-    return lines[0] if lines else ""

@@ -30,7 +30,7 @@ def run(args) -> int:
 
 def detect_checkpoint(weights: Path, source: Path, imgsz: int | None, conf: float, project: Path, name: str) -> Path:
     """YOLOv5's detect.py (640 px unless imgsz); returns the run folder."""
-    from ..hosts.scripts import detect
+    from ..host_scripts import detect
 
     # root=None: every input is checked first, then the vendored YOLOv5 is made ready
     return detect(root=None, weights=weights, source=source, imgsz=imgsz or 640, project=project, name=name,

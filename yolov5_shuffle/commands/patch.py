@@ -6,7 +6,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from . import PROG, one_line
+from ..errors import one_line, user_path
+from . import PROG
 
 
 def add_arguments(p) -> None:
@@ -18,11 +19,12 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    if args.check:
-        return check(path=args.path)
-    if args.dry_run:
-        return dry_run(path=args.path, revert=args.revert)
-    return apply(path=args.path, revert=args.revert)
+    with user_path("tree", args.path):  # the user's files: one we may not read is theirs to fix
+        if args.check:
+            return check(path=args.path)
+        if args.dry_run:
+            return dry_run(path=args.path, revert=args.revert)
+        return apply(path=args.path, revert=args.revert)
 
 
 def check(path: Path) -> int:

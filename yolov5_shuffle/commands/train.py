@@ -18,7 +18,7 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from ..hosts.scripts import train
+    from ..host_scripts import train
 
     # root=None: every input is checked first, then the vendored YOLOv5 is made ready
     result = train(root=None, cfg=args.cfg, data=args.data, epochs=args.epochs, imgsz=args.imgsz,

@@ -11,6 +11,6 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from ..hosts.ultralytics.yolo_route import main
+    from ..hosts import for_command
 
-    return main(argv=args.args)
+    return for_command("yolo").run_command(args.args)

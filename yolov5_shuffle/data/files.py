@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 from ..configs import REPO_DIR
-from ..errors import UserError
+from ..errors import UserError, user_path
 from .sources import IMAGE_SUFFIXES
 
 VENDORED = REPO_DIR / "third_party" / "yolov5"  # the folder train.py resolves relative paths against by default
@@ -122,19 +122,21 @@ def check_data_yaml(data: Path, root: Path = VENDORED, labels: bool = True) -> d
     if count != nc:
         raise DataError(f"data yaml {data}: nc is {nc} but names has {count} entries")
     base = _data_root(d, data, root)
-    splits = {k: _split_paths(d, k, data, base) for k in ("train", "val")}
-    if labels:
-        for paths in splits.values():
-            for split in paths:
-                for img in _images_of(split):
-                    lbl = label_path(img)
-                    if lbl.is_file():
-                        check_label_file(lbl, nc, data)
+    with user_path("data yaml", data):  # its folders, image lists and labels: the user's files
+        splits = {k: _split_paths(d, k, data, base) for k in ("train", "val")}
+        if labels:
+            for paths in splits.values():
+                for split in paths:
+                    for img in _images_of(split):
+                        lbl = label_path(img)
+                        if lbl.is_file():
+                            check_label_file(lbl, nc, data)
     return d
 
 
 def split_images(data: Path, split: str = "val", root: Path = VENDORED) -> list[Path]:
     """The images of a data yaml's ``split``, resolved as train.py resolves them (the yaml checked first)."""
     d = check_data_yaml(data, root, labels=False)
-    return [img for folder in _split_paths(d, split, Path(data), _data_root(d, Path(data), root))
-            for img in _images_of(folder)]
+    with user_path("data yaml", data):
+        return [img for folder in _split_paths(d, split, Path(data), _data_root(d, Path(data), root))
+                for img in _images_of(folder)]

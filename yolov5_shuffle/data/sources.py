@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import UserError
+from ..errors import UserError, user_path
 
 IMAGE_SUFFIXES = {".bmp", ".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp"}
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".m4v", ".mpg", ".mpeg", ".wmv"}
@@ -78,8 +78,9 @@ def readable_sources(source: Path) -> tuple[list[Path], bool]:
             raise UserError(f"source {source}: not a readable video (OpenCV cannot open it or read a frame: "
                             f"{'empty file' if source.stat().st_size == 0 else 'corrupt or unsupported'})")
         return [source], False
-    images, bad = readable_images(source)
-    videos, bad_videos = readable_videos(source)
+    with user_path("source", source):  # a folder we may not list
+        images, bad = readable_images(source)
+        videos, bad_videos = readable_videos(source)
     for b in bad:
         print(f"warning: {b}: not a readable image; skipped", flush=True)
     for b in bad_videos:

@@ -55,15 +55,12 @@ def compare(y, ref) -> dict:
     return {"max_abs_diff": float(d.max()), "rel": float((d / np.maximum(np.abs(ref), 1.0)).max())}
 
 
-def check_against_torch(model, runtime, path, imgsz: int, threads: int = 1, x=None) -> dict:
-    """Run the exported model and the torch model on one fixed input; the runtime's verdict as a dict with
-    ``ok``, ``tol``, ``max_abs_diff``, ``rel`` and ``check`` (one line saying what was compared, and why
-    that bound)."""
+def check_against_torch(model, rt, path, imgsz: int, threads: int = 1, x=None) -> dict:
+    """Run the exported model with the runtime ``rt`` (a :class:`~.runtimes.base.Runtime`: this module is below
+    the registry) and the torch model on one fixed input; the runtime's verdict as a dict with ``ok``, ``tol``,
+    ``max_abs_diff``, ``rel`` and ``check`` (one line saying what was compared, and why that bound)."""
     import numpy as np
 
-    from .runtimes import by_name
-
-    rt = by_name(runtime) if isinstance(runtime, str) else runtime
     x = sample_image(imgsz) if x is None else x
     ref = torch_predict(model, x).astype(np.float64)
     y = np.asarray(rt.load(Path(path), threads)(x))

@@ -21,7 +21,7 @@ import json
 from pathlib import Path
 
 from ..digest import sha256_file as sha256
-from ..errors import UserError
+from ..errors import UserError, user_path
 from . import runtimes
 from ..outputs import exclusive
 from .export_job import METADATA, REPORT_JSON, REPORT_MD, ExportJob
@@ -126,7 +126,8 @@ def export_checkpoint(weights: Path, to: list[str] | None = None, imgsz: int = 6
     meta = {"imgsz": imgsz, "stride": stride, "names": names, "weights": str(weights.resolve()),
             "weights_sha256": sha256(weights)}
     with exclusive(out, "--out"):  # two exports into one folder at once: the second is refused
-        earlier = check_folder(out, meta)
+        with user_path("--out", out):  # a folder we may not list, a report we may not read
+            earlier = check_folder(out, meta)
         run = ExportJob(model, meta, out, weights.stem, threads, log)
         run.score_torch(val_images)
         rows = run.export_all(chosen, calib_array)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..errors import UserError
+from ..errors import UserError, one_line
 from ..outputs import clean_stale, first_missing, write_atomically
 
 METADATA, REPORT_MD, REPORT_JSON = "metadata.yaml", "export.md", "export.json"
@@ -64,7 +64,7 @@ class ExportJob:
         except UserError:
             raise
         except Exception as e:  # noqa: BLE001  this runtime's converter: its row, not the run
-            return self.failed(rt, final, f"export failed: {_first_line(e)}")
+            return self.failed(rt, final, f"export failed: {one_line(e, 200)}")
         if not existed:
             self.created.append(path)
         if not (self.out / METADATA).exists():  # with the first artefact: a converter failing first leaves nothing
@@ -78,7 +78,7 @@ class ExportJob:
         except UserError:
             raise
         except Exception as e:  # noqa: BLE001
-            return self.failed(rt, path, f"check failed: {_first_line(e)}")
+            return self.failed(rt, path, f"check failed: {one_line(e, 200)}")
         self.log(f"{rt.name}: {path} {r['check']} {'ok' if r['ok'] else 'FAILED'}"
                  + (f", mAP50 {r['map']['mAP50']:.3f}" if "map" in r else ""))
         return r
@@ -126,11 +126,6 @@ class ExportJob:
             raise UserError(f"{', '.join(failed)}: failed or differ from PyTorch beyond the tolerance "
                             f"(see {self.out / REPORT_MD})")
         return 0
-
-
-def _first_line(e: BaseException) -> str:
-    lines = str(e).strip().splitlines()
-    return (lines[0] if lines else type(e).__name__)[:300]
 
 
 def table(rows: list[dict], torch_map: dict | None) -> str:

@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 import yaml
 
-from ..errors import UserError
+from ..errors import UserError, one_line, user_path
 from ..data.files import label_path
 from ..data.sources import IMAGE_SUFFIXES, line_thickness
 from . import metrics
@@ -79,7 +79,8 @@ class Detector:
         ok, why = rt.available()
         if not ok:
             raise ExportError(f"{path}: cannot run it here: {why}")
-        meta = read_metadata(path)
+        with user_path("weights", path):  # its folder's metadata.yaml
+            meta = read_metadata(path)
         size = meta.get("imgsz")
         if size and imgsz and imgsz != size:
             raise ExportError(f"--imgsz {imgsz}: {path} was exported for {size} px (its {METADATA}); its input "
@@ -91,7 +92,7 @@ class Detector:
         try:
             predict = rt.load(path, threads)
         except Exception as e:  # a truncated or foreign file: the runtime's own words, on one line
-            raise ExportError(f"{path}: {rt.name} cannot load it ({_first_line(e)})") from None
+            raise ExportError(f"{path}: {rt.name} cannot load it ({one_line(e, 200)})") from None
         det = cls(predict, int(size), names, f"{rt.name} {path.name}")
         det.probe(path, sized_by="--imgsz" if not meta.get("imgsz") else METADATA)
         return det
@@ -103,7 +104,7 @@ class Detector:
             pred = np.asarray(self.predict(x))
         except Exception as e:  # noqa: BLE001  the runtime's own words, on one line
             where = f"--imgsz {self.imgsz}" if sized_by == "--imgsz" else f"{path}"
-            raise ExportError(f"{where}: {self.label} cannot run it at {self.imgsz} px ({_first_line(e)})") from None
+            raise ExportError(f"{where}: {self.label} cannot run it at {self.imgsz} px ({one_line(e, 200)})") from None
         self.check_layout(pred)
 
     def check_layout(self, pred: np.ndarray) -> None:
@@ -133,11 +134,6 @@ class Detector:
         self.check_layout(pred)
         dets = metrics.non_max_suppression(pred.reshape(-1, pred.shape[-1]), conf, iou)
         return metrics.unletterbox(dets, r, pad, img.shape[:2])
-
-
-def _first_line(e: BaseException) -> str:
-    lines = str(e).strip().splitlines()
-    return (lines[0] if lines else type(e).__name__)[:200]
 
 
 def _summary(dets: np.ndarray, names: dict) -> str:
@@ -182,7 +178,8 @@ def run_detect(weights: Path, source: Path, imgsz: int | None, project: Path, na
     det = Detector.load(weights, imgsz)
     out = new_run_dir(project, name)
     log(f"{det.label} at {det.imgsz} px")
-    detect_files(det, files, out, conf=conf, log=log)
+    with user_path("--project", project):  # a folder we may not write into
+        detect_files(det, files, out, conf=conf, log=log)
     return out
 
 

@@ -5,19 +5,22 @@ file here (plus its configs in ``yolov5_shuffle/cfg/<dialect>``), or calling :fu
 Every question about a host goes through this registry: :func:`find` (whose tree is this folder),
 :func:`host_for` (whose config), :func:`host_for_checkpoint` (whose checkpoint), :func:`build`,
 :func:`load_checkpoint`. Each asks the hosts most specific first (``Host.priority``).
+
+Running a host tree's own scripts (which may vendor and patch the tree first) is
+:mod:`yolov5_shuffle.host_scripts`, above this package and ``patching``.
 """
 
 from __future__ import annotations
 
 import importlib
 import pkgutil
+from functools import cache
 from pathlib import Path
 
-from ..errors import UserError
+from ..errors import UnknownChoice, UserError, user_path
 from .base import Host, PatchError, Tree
 
 _ADDED: list[Host] = []
-_FOUND: list[Host] = []
 
 
 def add(host: Host) -> Host:
@@ -29,22 +32,40 @@ def add(host: Host) -> Host:
     return host
 
 
+@cache
+def _found() -> tuple[Host, ...]:
+    """The hosts of this folder's modules, found once (``cache_clear()`` finds them again)."""
+    found = []
+    for info in pkgutil.iter_modules(__path__):
+        if info.name.startswith("_"):
+            continue
+        mod = importlib.import_module(f"{__name__}.{info.name}")
+        if isinstance(getattr(mod, "HOST", None), Host):
+            found.append(mod.HOST)
+    return tuple(found)
+
+
 def all_hosts() -> tuple[Host, ...]:
-    if not _FOUND:
-        for info in pkgutil.iter_modules(__path__):
-            if info.name.startswith("_"):
-                continue
-            mod = importlib.import_module(f"{__name__}.{info.name}")
-            if isinstance(getattr(mod, "HOST", None), Host):
-                _FOUND.append(mod.HOST)
-    return tuple(sorted((*_FOUND, *_ADDED), key=lambda h: (h.priority, h.name)))
+    return tuple(sorted((*_found(), *_ADDED), key=lambda h: (h.priority, h.name)))
+
+
+def names() -> tuple[str, ...]:
+    return tuple(h.name for h in all_hosts())
 
 
 def by_name(name: str) -> Host:
     for h in all_hosts():
         if h.name == name:
             return h
-    raise PatchError(f"unknown host {name!r}; known: {', '.join(h.name for h in all_hosts())}")
+    raise UnknownChoice("host", name, names())
+
+
+def for_command(name: str) -> Host:
+    """The host whose own command line ``yolov5-shuffle <name>`` passes through (``Host.command``)."""
+    for h in all_hosts():
+        if h.command == name:
+            return h
+    raise UnknownChoice("host command", name, [h.command for h in all_hosts() if h.command])
 
 
 def dialects() -> tuple[str, ...]:
@@ -58,12 +79,12 @@ def find(path: Path) -> Tree:
     if not path.is_dir():
         raise PatchError(f"{path}: not a folder")
     for host in all_hosts():
-        tree = host.recognise(path)
+        with user_path("tree", path):  # a source file we may not read: the user's to fix
+            tree = host.recognise(path)
         if tree is not None:
             return tree
-    labels = "; ".join(h.label for h in all_hosts() if type(h).recognise is not Host.recognise)
-    raise PatchError(f"{path}: not a YOLOv5 tree, nor another host we know ({labels}): no models/yolo.py with "
-                     f"parse_model() and models/common.py in it or in {path}/yolov5")
+    signs = "; ".join(f"{h.label}: {h.tree_signs}" for h in all_hosts() if h.tree_signs)
+    raise PatchError(f"{path}: not the source tree of a host we know ({signs})")
 
 
 def host_for(cfg: str | Path) -> Host:

@@ -14,14 +14,15 @@ from types import ModuleType
 from ..errors import UserError
 from .base import Host
 
-HEADS = ("Detect", "IDetect", "IAuxDetect", "IBin", "IKeypoint")  # export form: no in-place grid writes
-
 
 class quiet:
-    """Silence the host's logger while building (it prints the whole layer table) and its prints."""
+    """Silence the host's loggers (``names``) while building (it prints the whole layer table) and its prints."""
+
+    def __init__(self, names: tuple[str, ...]):
+        self.names = names
 
     def __enter__(self):
-        self.loggers = [logging.getLogger(n) for n in ("yolov5", "")]
+        self.loggers = [logging.getLogger(n) for n in self.names]
         self.levels = [lg.level for lg in self.loggers]
         for lg in self.loggers:
             lg.setLevel(logging.ERROR)
@@ -34,11 +35,12 @@ class quiet:
             lg.setLevel(lv)
 
 
-def export_form(model):
-    """Fused, eval, heads that return plain tensors (what bench, export and init-weights' check expect)."""
+def export_form(model, heads: tuple[str, ...]):
+    """Fused, eval, ``heads`` (class names) that return plain tensors, with no in-place grid writes (what bench,
+    export and init-weights' check expect)."""
     model = model.float().eval()
     for m in model.modules():
-        if type(m).__name__ in HEADS:
+        if type(m).__name__ in heads:
             m.inplace = False
     model.fuse()
     return model
@@ -48,6 +50,9 @@ class TreeHost(Host):
     """A host whose code is a YOLOv5-style source tree (import it with :meth:`import_yolo`)."""
 
     checkpoint_modules = ("models.",)
+    heads: tuple[str, ...] = ("Detect",)  # class names of its detection heads
+    loggers: tuple[str, ...] = ("",)  # the loggers its model code writes to (silenced while building)
+    tree_signs = "models/yolo.py with parse_model() and models/common.py"
 
     def hint(self, job: str, path: Path) -> str:
         return f"run it with: yolov5-shuffle {job} --weights {path}"
@@ -76,31 +81,22 @@ class TreeHost(Host):
         path = self.resolve_config(cfg)
         self.check_config(path)
         yolo = self.import_yolo()
-        with quiet(), torch.no_grad():
+        with quiet(self.loggers), torch.no_grad():
             model = yolo.Model(str(path), ch=3, nc=nc)
-            return export_form(model) if fused else model
-
-    def train(self, cfg: str, data: Path, epochs: int, imgsz: int, project: Path, batch: int, seed: int = 0,
-              hyp: Path | None = None) -> Path:
-        """The tree's train.py from scratch with AdamW and ``hyp`` (the vendored tree, made ready after the inputs
-        are checked); the new run folder."""
-        from .scripts import train
-
-        recipe = ["--optimizer", "AdamW", "--hyp", str(hyp)] if hyp else []
-        return train(None, cfg, data, epochs, imgsz, project, batch=batch, extra=["--seed", str(seed), *recipe])
+            return export_form(model, self.heads) if fused else model
 
     def load_checkpoint(self, path: Path):
         from .. import checkpoints
 
         self.import_yolo()  # the classes the checkpoint pickles, importable and patched
-        with quiet():
+        with quiet(self.loggers):
             ckpt = checkpoints.load(path, map_location="cpu", modules=self.checkpoint_modules)
         model = None
         if isinstance(ckpt, dict):
             model = ckpt["ema"] if ckpt.get("ema") is not None else ckpt.get("model")
         if model is None or not hasattr(model, "fuse"):
             raise UserError(f"weights {path}: not a training checkpoint of {self.label} (no model in it)")
-        with quiet():
-            model = export_form(model)
+        with quiet(self.loggers):
+            model = export_form(model, self.heads)
         names = model.names if isinstance(model.names, dict) else dict(enumerate(model.names))
         return model, names, int(max(model.stride))

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..blocks import BLOCK_NAMES
-from ..configs import CONFIG_ROOT, resolve_config
+from ..configs import config_dir, resolve_config
 from ..errors import UserError
 from ..marker import MARK, is_patched
 
@@ -58,6 +58,10 @@ class Host:
     vendor_dir: str = ""  # folder name under third_party/ that ``vendor`` makes
     scripts = {"train": "train.py", "val": "val.py", "detect": "detect.py"}  # in the tree's root
     checkpoint_modules: tuple[str, ...] = ()  # where its pickled layers live: "whose checkpoint is this?"
+    tree_signs: str = ""  # what its source tree holds, said when a folder is no host's tree
+    release_weights: re.Pattern | None = None  # names its train.py downloads from the host's releases
+    import_name: str = ""  # a tree that imports itself by this name (its folder's), from the folder above it
+    command: str = ""  # its own command line, passed through as ``yolov5-shuffle <command>`` (run_command)
 
     # --- source trees (patch, vendor) -----------------------------------------------------------------
     def recognise(self, path: Path) -> Tree | None:
@@ -72,8 +76,8 @@ class Host:
 
     # --- configs --------------------------------------------------------------------------------------
     def config_dir(self) -> Path:
-        """Our configs for this host (yolov5_shuffle/cfg/<dialect>)."""
-        return CONFIG_ROOT / self.dialect
+        """Our configs for this host (yolov5_shuffle/cfg/<dialect>: :func:`yolov5_shuffle.configs.config_dir`)."""
+        return config_dir(self.dialect)
 
     def our_configs(self) -> list[Path]:
         d = self.config_dir()
@@ -114,8 +118,9 @@ class Host:
 
     def train(self, cfg: str, data: Path, epochs: int, imgsz: int, project: Path, batch: int, seed: int = 0,
               hyp: Path | None = None) -> Path:
-        """Train ``cfg`` from scratch with the host's own trainer (AdamW, the knobs of the YOLOv5 hyp yaml
-        ``hyp``); the new run folder, holding results.csv and weights/best.pt."""
+        """Train ``cfg`` from scratch with the host's own trainer (AdamW, the knobs of the hyp yaml ``hyp``); the
+        new run folder, holding results.csv and weights/best.pt. A host with a train.py in ``scripts`` is trained
+        by :func:`yolov5_shuffle.host_scripts.train_from_scratch` instead (it vendors and patches the tree)."""
         raise UserError(f"config {cfg}: {self.label} has no trainer here")
 
     # --- checkpoints ----------------------------------------------------------------------------------
@@ -126,6 +131,10 @@ class Host:
     def load_checkpoint(self, path: Path):
         """(fused eval model in export form, {id: class name}, stride) of a training checkpoint of this host."""
         raise UserError(f"weights {path}: a {self.label} checkpoint; this command cannot load it")
+
+    def run_command(self, argv: list[str]) -> int:
+        """The host's own command line (``command``) with ``argv``; its exit code."""
+        raise UserError(f"{self.label} has no command line here")
 
     def hint(self, job: str, path: Path) -> str:
         """How to do ``job`` (train, detect) with a file of this host, for messages that refuse it elsewhere."""

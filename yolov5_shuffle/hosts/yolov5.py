@@ -18,14 +18,16 @@ from .base import HostNotFound
 from .base import Insertion, Tree, parse_model_registration, read_text
 
 FUSE_ANCHOR = r"^(\s*)LOGGER\.info\(['\"]Fusing layers\.\.\. ?['\"]\)"
+LOGS = r"^\s*LOGGER\.info\("  # YOLOv5 (v6.0 on) logs through LOGGER; the forks that print are other hosts
 RELEASE_CONFIG = re.compile(r"^yolov5[nsmlx]6?(\.yaml)?$")  # YOLOv5's own configs in its models/
+RELEASE_WEIGHTS = re.compile(r"^yolov5[nsmlx]6?\.pt$")  # what train.py downloads from YOLOv5's releases by name
 
 
 def _is_yolov5_yolo_py(yolo: Path, prefix: str) -> bool:
     if not (yolo.is_file() and (yolo.parent / "common.py").is_file()):
         return False
     text = yolo.read_bytes().decode("utf-8", errors="replace")
-    return ("def parse_model(" in text and "IDetect" not in text
+    return ("def parse_model(" in text and re.search(LOGS, text, re.M) is not None
             and re.search(rf"^from {re.escape(prefix)}models\.common import", text, re.M) is not None)
 
 
@@ -53,6 +55,9 @@ class YOLOv5Git(TreeHost):
     label = "YOLOv5 git checkout (v6.0 - master)"
     vendor_dir = "yolov5-git"
     checkpoint_modules = ("yolov5.models.", "models.")
+    loggers = ("yolov5", "")  # YOLOv5's LOGGING_NAME, and the root logger
+    release_weights = RELEASE_WEIGHTS
+    tree_signs = "models/yolo.py logging with LOGGER, with parse_model() and models/common.py"
     fixes = ("pkg_resources", "roboflow_optional", "hub_download_optional", "boto3_optional", "font_offline",
              "font_getsize", "np_trapz", "np_aliases", "torch_load_safe", "onnx_export_dynamo",
              "label_cache_except", "loss_clamp_long", "noval_map50s", "export_openvino_convert",

@@ -19,6 +19,8 @@ class YOLOv5PyPI(YOLOv5Git):
     vendor_dir = "yolov5"
     priority = 40
     fixes = YOLOv5Git.fixes + ("requirements_check_packaged", "nms_time_limit_message", "video_end_retrieve")
+    tree_signs = f"{YOLOv5Git.tree_signs} importing {PREFIX}models, in the folder or in its yolov5/"
+    import_name = PREFIX.rstrip(".")  # its code imports yolov5.*: vendored as third_party/yolov5, .pth to the parent
 
     def recognise(self, path: Path) -> Tree | None:
         for root in (path, path / "yolov5"):

@@ -19,7 +19,7 @@ from .base import HostNotFound
 from .base import Insertion, Tree, parse_model_registration, read_text
 
 FUSE_ANCHOR = r"^(\s*)print\(['\"]Fusing layers\.\.\. ?['\"]\)"
-HEADS = ("IDetect", "IAuxDetect", "IBin", "IKeypoint")
+HEADS = ("IDetect", "IAuxDetect", "IBin", "IKeypoint")  # its own heads: a checkpoint naming one is YOLOv7's
 
 
 def yolov7_root() -> Path:
@@ -57,6 +57,8 @@ class YOLOv7(TreeHost):
              "yolov7_data_yaml", "yolov7_foreign_cache", "yolov7_attempt_download", "yolov7_simplify_onnxslim",
              "meshgrid_indexing")
     priority = 30
+    heads = ("Detect", *HEADS)
+    tree_signs = "models/yolo.py with parse_model() and IDetect, models/common.py and cfg/training/"
 
     def recognise(self, path: Path) -> Tree | None:
         yolo = path / "models" / "yolo.py"

@@ -22,7 +22,7 @@ from pathlib import Path
 from ..configs import config_names
 from ..deploy import runtimes as deploy_runtimes
 from ..outputs import check_out_folder
-from ..errors import UserError
+from ..errors import UserError, user_path
 from .timing import ORDER_SEED, device_name, p90, ratio_medians, time_interleaved
 
 BASELINES = ("yolov5n.yaml", "yolov5s.yaml")
@@ -391,7 +391,8 @@ def run_bench(*, cfgs: list[str] | None, imgsz: list[int] | None, runtimes: list
     print(f"\nMeasured on {info['device']}, {threads} threads, torch {info['torch']}; batch 1 unless noted; "
           f"ratios are per-round medians against the baseline timed in the same round.\n")
     print(table)
-    out = write_results(rows, info, table, Path(out), accuracy)
+    with user_path("--out", out):
+        out = write_results(rows, info, table, Path(out), accuracy)
     if profile:
         from . import profile as operators
 

@@ -21,8 +21,8 @@ import torch
 
 from .timing import device_name
 from ..dataset import make_dataset
-from ..errors import UserError
-from ..hosts.scripts import YOLOv5Error
+from ..errors import UserError, user_path
+from ..host_scripts import ScriptError, train_from_scratch
 
 GROUPS = {
     "s": ("yolov5s-shufflenetv2.yaml", "yolov5s-mobilenetv2.yaml", "yolov5s-dwconv.yaml", "yolov5-lite-s.yaml",
@@ -35,47 +35,29 @@ DEFAULT_CFGS = GROUPS["s"]
 HYP = Path(__file__).resolve().parent.parent / "hyps" / "hyp.demo.yaml"
 
 
+# The mAP columns of the two results.csv layouts the trainers write (YOLOv5-style trees; the ultralytics package).
+MAP_COLUMNS = (("metrics/mAP_0.5", "metrics/mAP_0.5:0.95"), ("metrics/mAP50(B)", "metrics/mAP50-95(B)"))
+
+
 def read_results(run: Path) -> dict:
-    """Best-epoch mAP50 / mAP50-95 and the final losses from a run's results.csv."""
-    rows = list(csv.DictReader((run / "results.csv").open()))
-    if not rows:
-        raise YOLOv5Error(f"{run}/results.csv: no epochs recorded")
-    rows = [{k.strip(): float(v) for k, v in r.items()} for r in rows]
-    best = max(rows, key=lambda r: 0.1 * r["metrics/mAP_0.5"] + 0.9 * r["metrics/mAP_0.5:0.95"])  # YOLOv5 fitness
-    last = rows[-1]
-    return {"epochs": len(rows), "mAP50": best["metrics/mAP_0.5"], "mAP50-95": best["metrics/mAP_0.5:0.95"],
-            "final_losses": {k: last[k] for k in ("train/box_loss", "train/obj_loss", "train/cls_loss")}}
-
-
-def read_ultralytics_results(run: Path) -> dict:
-    """The same fields from an ultralytics run's results.csv (best epoch by its fitness, 0.1/0.9 as YOLOv5)."""
+    """Best-epoch mAP50 / mAP50-95 (best by the trainers' fitness, 0.1 mAP50 + 0.9 mAP50-95) and the final
+    training losses from a run's results.csv, in either layout of :data:`MAP_COLUMNS`."""
     rows = [{k.strip(): float(v) for k, v in r.items()} for r in csv.DictReader((run / "results.csv").open())]
     if not rows:
-        raise YOLOv5Error(f"{run}/results.csv: no epochs recorded")
-    best = max(rows, key=lambda r: 0.1 * r["metrics/mAP50(B)"] + 0.9 * r["metrics/mAP50-95(B)"])
-    last = rows[-1]
-    return {"epochs": len(rows), "mAP50": best["metrics/mAP50(B)"], "mAP50-95": best["metrics/mAP50-95(B)"],
-            "final_losses": {k: v for k, v in last.items() if k.startswith("train/")}}
-
-
-def train_ultralytics(cfg: str, data: Path, epochs: int, imgsz: int, project: Path, batch: int,
-                      seed: int = 0) -> Path:
-    """Train with the ultralytics package (our blocks registered) in a subprocess; the new run folder."""
-    from ..hosts import host_for
-
-    return host_for(cfg).train(cfg, data, epochs, imgsz, project, batch, seed, hyp=HYP)
-
-
-def read_any_results(run: Path) -> dict:
-    """read_results or read_ultralytics_results, by the columns the run's results.csv has."""
-    head = (run / "results.csv").open().readline()
-    return read_ultralytics_results(run) if "metrics/mAP50(B)" in head else read_results(run)
+        raise ScriptError(f"{run}/results.csv: no epochs recorded")
+    m50, m5095 = next((c for c in MAP_COLUMNS if c[0] in rows[0]), MAP_COLUMNS[0])
+    best = max(rows, key=lambda r: 0.1 * r[m50] + 0.9 * r[m5095])
+    return {"epochs": len(rows), "mAP50": best[m50], "mAP50-95": best[m5095],
+            "final_losses": {k: v for k, v in rows[-1].items() if k.startswith("train/")}}
 
 
 def count_params(weights: Path) -> int:
+    """Parameters of a trained checkpoint's model (unfused), loaded with the layers of the host that wrote it."""
     from .. import checkpoints
+    from ..hosts import host_for_checkpoint
 
-    ckpt = checkpoints.load(weights, map_location="cpu", modules=("models.", "yolov5.models.", "ultralytics."))
+    modules = host_for_checkpoint(weights).checkpoint_modules
+    ckpt = checkpoints.load(weights, map_location="cpu", modules=modules)
     model = ckpt.get("ema") or ckpt["model"]
     return sum(p.numel() for p in model.parameters())
 
@@ -145,7 +127,7 @@ def run_learning(*, cfgs: list[str] | None, group: str = "s", workdir: Path, epo
     cfgs = cfgs or list(GROUPS[group])
     hosts = check_learning(cfgs, out, workdir)
     work = Path(workdir).resolve()
-    try:
+    with user_path("--workdir", workdir):  # the data and every run live there: a full disk, no permission
         data = make_dataset(work / "data", train, val, imgsz, seed=0)
         rows = []
         seeds = list(dict.fromkeys(seeds or [0]))
@@ -153,14 +135,12 @@ def run_learning(*, cfgs: list[str] | None, group: str = "s", workdir: Path, epo
         for i, (cfg, seed) in enumerate(jobs, 1):
             print(f"\n[{i}/{len(jobs)}] training {cfg}" + (f", seed {seed}" if len(seeds) > 1 else ""), flush=True)
             t0 = time.perf_counter()
-            project = work / ("runs" if hosts[cfg].dialect == "yolov5" else f"runs-{hosts[cfg].name}")
-            run = hosts[cfg].train(cfg, data, epochs, imgsz, project, batch, seed, hyp=HYP)
-            results = read_any_results(run)
+            project = work / ("runs" if "train" in hosts[cfg].scripts else f"runs-{hosts[cfg].name}")
+            run = train_from_scratch(cfg, data, epochs, imgsz, project, batch, seed, hyp=HYP)
+            results = read_results(run)
             dt = time.perf_counter() - t0
             rows.append({"cfg": cfg, "seed": seed, "params": count_params(run / "weights" / "best.pt"),
                          "train_s": dt, "run": str(run), **results})
-    except OSError as e:
-        raise YOLOv5Error(str(e)) from e
     where = (torch.cuda.get_device_name(0) if torch.cuda.is_available()
              else f"{device_name()}, {torch.get_num_threads()} threads")
     header = (f"{epochs} epochs, {train} train / {val} val generated images at {imgsz} px, batch {batch}, "
@@ -169,7 +149,8 @@ def run_learning(*, cfgs: list[str] | None, group: str = "s", workdir: Path, epo
     table = markdown(rows, header)
     print("\n" + table)
     if out:
-        write_tables(Path(out), table, {"setup": header, "rows": rows})
+        with user_path("--out", Path(out)):
+            write_tables(Path(out), table, {"setup": header, "rows": rows})
     return 0
 
 

@@ -17,7 +17,7 @@ import statistics
 import time
 from pathlib import Path
 
-from ..errors import UserError
+from ..errors import UserError, user_path
 from ..deploy import runtimes as deploy_runtimes
 
 def default_runtimes() -> tuple[str, ...]:
@@ -42,11 +42,13 @@ def load_accuracy(path: Path | None) -> tuple[list[dict], str]:
     from .yardstick_report import PACKAGE_TABLE
 
     src = Path(path) if path is not None else PACKAGE_TABLE
-    flag = f"--accuracy {src}" if path is not None else f"the shipped table {src}"
+    what = "--accuracy" if path is not None else "the shipped table"
+    flag = f"{what} {src}"
     if not src.is_file():
         raise UserError(f"{flag}: no such file")
     try:
-        d = json.loads(src.read_text())
+        with user_path(what, src):
+            d = json.loads(src.read_text())
         rows = d["rows"] if all("imgsz" in r for r in d["rows"]) else _learn_rows(d, src)
         for r in rows:
             r["cfg"], r["imgsz"], r["mAP50-95"], r["recipe"]["name"]  # noqa: B018  the fields pick needs

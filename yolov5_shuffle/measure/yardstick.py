@@ -32,7 +32,7 @@ from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from ..errors import UserError
+from ..errors import UserError, user_path
 from ..outputs import Busy, check_out_folder, locked, update_json
 from .curves import finished, plateau, read_curve
 from .yardstick_runs import FINISHED, Job, RunOptions, interrupted, run_jobs
@@ -223,7 +223,8 @@ def load_rows(path: Path) -> list[dict]:
     if not Path(path).is_file():
         return []
     try:
-        table = json.loads(Path(path).read_text())
+        with user_path("yardstick table", path):
+            table = json.loads(Path(path).read_text())
     except (ValueError, UnicodeDecodeError) as e:
         raise UserError(f"{path}: not a yardstick table ({e}); nothing was written") from None
     return table_rows(table, path)
@@ -297,15 +298,15 @@ def _check(out: Path, bench: Path | None, deadline_min: float | None) -> None:
 
 
 def check_cfgs(cfgs) -> None:
-    """Every config is ours, YOLOv5's own (yolov5n ...) or a file: refused now, not after the data is made."""
-    from ..configs import resolve_config
-    from ..hosts.scripts import HOST_CONFIG
+    """Every config is ours, the host's own (yolov5n ...) or a file: refused now, not after the data is made."""
+    from ..hosts import host_for
 
     for c in dict.fromkeys(cfgs):
-        if HOST_CONFIG.match(Path(c).name):
+        host = host_for(c)
+        if host.knows_config(c):
             continue
         try:
-            resolve_config(c)
+            host.resolve_config(c)
         except FileNotFoundError as e:
             raise UserError(f"--cfgs {c}: {e}") from None
 
@@ -383,7 +384,7 @@ def _train_grid(jobs: list[Job], stack: ExitStack, recipe: Recipe, options: RunO
                 vendor: bool) -> int:
     """Claim the jobs' folders, skip or recover what is done, make the data, train the rest; each row recorded
     as its run ends."""
-    from ..hosts.scripts import ensure_yolov5
+    from ..host_scripts import ensure_tree
 
     jobs, theirs = claim(jobs, stack)
     if theirs:
@@ -397,7 +398,7 @@ def _train_grid(jobs: list[Job], stack: ExitStack, recipe: Recipe, options: RunO
         return 0
     from ..dataset import Scene, make_dataset
 
-    ensure_yolov5(vendor=vendor)
+    ensure_tree(vendor=vendor)
     folder = work / f"data-{recipe.data_imgsz}-{recipe.train}-{recipe.val}"
     with locked(folder):  # two yardsticks of one recipe: the second reuses the first's data
         data = make_dataset(folder, recipe.train, recipe.val, recipe.data_imgsz, seed=0, scene=Scene(**recipe.scene))

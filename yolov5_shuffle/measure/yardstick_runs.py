@@ -175,9 +175,9 @@ def _stop_group(signum, frame):
 
 
 def child_main(spec: dict) -> int:
-    """One run, in its own process (so that runs go side by side): YOLOv5's train.py through hosts.scripts.train.
+    """One run, in its own process (so that runs go side by side): the tree's train.py through host_scripts.train.
     It stops when its parent does; ``finished.json`` in its folder says that train.py ended well."""
-    from ..hosts.scripts import SHORT_RUN, VENDORED, train
+    from ..host_scripts import SHORT_RUN, VENDORED, train
 
     for s in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(s, _stop_group)

@@ -19,7 +19,7 @@ import zipfile
 from pathlib import Path
 
 from ..digest import sha256_file
-from ..errors import UserError
+from ..errors import UserError, user_path
 from ..hosts import find
 from .fixes import apply_fixes
 
@@ -101,7 +101,7 @@ def _extract(src: Path, into: Path) -> Path:
     return roots[0]
 
 
-def config_dir() -> Path:
+def font_dir() -> Path:
     """YOLOv5's settings folder (fonts live there): $YOLOV5_CONFIG_DIR or ~/.config/Ultralytics."""
     import os
 
@@ -113,7 +113,7 @@ def install_fonts() -> Path:
     import matplotlib
 
     src = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
-    d = config_dir()
+    d = font_dir()
     d.mkdir(parents=True, exist_ok=True)
     for name in ("Arial.ttf", "Arial.Unicode.ttf"):
         if not (d / name).exists():
@@ -148,7 +148,7 @@ def vendor(version: str = DEFAULT_VERSION, from_path: Path | None = None, dest: 
     if from_path:
         check_source_hash(source, sha256)
     label = str(source) if from_path else f"yolov5=={version} (PyPI, sha256 checked)"
-    with tempfile.TemporaryDirectory(prefix=".vendor-") as probe:
+    with tempfile.TemporaryDirectory(prefix=".vendor-") as probe, user_path("--from", source):
         tree = find(_extract(source, Path(probe)))
     host = tree.host
     dest = Path(dest or DEFAULT_DEST.parent / host.vendor_dir).resolve()
@@ -158,7 +158,7 @@ def vendor(version: str = DEFAULT_VERSION, from_path: Path | None = None, dest: 
         if made == stamp:
             print(f"{dest}: already vendored from {label}; reusing it")
             if pth:
-                _environment(dest, host.name)
+                _environment(dest, host)
             return dest
         if made.splitlines()[0] != label:
             raise VendorError(f"{dest}: holds another tree ({made.splitlines()[0]}); "
@@ -168,11 +168,11 @@ def vendor(version: str = DEFAULT_VERSION, from_path: Path | None = None, dest: 
         raise VendorError(f"{dest}: exists and was not made by yolov5-shuffle vendor; choose another --dest")
     if from_path and dest.is_relative_to(source):
         raise VendorError(f"--dest {dest} is inside --from {source}; choose a folder outside it")
-    if host.name == "yolov5-pypi" and dest.name != "yolov5":
-        raise VendorError(f"--dest {dest}: a PyPI-layout YOLOv5 imports itself as 'yolov5', so the folder "
-                          "must be named yolov5 (e.g. third_party/yolov5)")
+    if host.import_name and dest.name != host.import_name:
+        raise VendorError(f"--dest {dest}: {host.label} imports itself as '{host.import_name}', so the folder "
+                          f"must be named {host.import_name} (e.g. third_party/{host.import_name})")
     dest.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".vendor-") as tmp:
+    with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".vendor-") as tmp, user_path("--dest", dest):
         root = find(_extract(source, Path(tmp))).root
         fixed = apply_fixes(root, host.fixes)
         (root / STAMP).write_text(stamp + "\n")
@@ -182,11 +182,11 @@ def vendor(version: str = DEFAULT_VERSION, from_path: Path | None = None, dest: 
     done = ", ".join(f"{k} {v}" for k, v in fixed.items() if v) or "none needed"
     print(f"vendored {host.label} from {label} -> {dest}; fixes for today's packages: {done}")
     if pth:
-        _environment(dest, host.name)
+        _environment(dest, host)
     return dest
 
 
-def _environment(dest: Path, host: str) -> None:
-    if host == "yolov5-pypi":
+def _environment(dest: Path, host) -> None:
+    if host.import_name:  # the tree imports itself by its folder's name: its parent goes on the import path
         print(f"import path: {write_pth(dest.parent)} -> {dest.parent}")
     print(f"fonts for plots: {install_fonts()}")

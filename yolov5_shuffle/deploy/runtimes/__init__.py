@@ -15,11 +15,13 @@ import pkgutil
 from functools import cache
 from pathlib import Path
 
+from ...errors import UnknownChoice
 from .base import Runtime
 
 
 @cache
 def all_runtimes() -> tuple[Runtime, ...]:
+    """The runtimes of this folder's modules, found once (``cache_clear()`` finds them again)."""
     found = []
     for info in pkgutil.iter_modules(__path__):
         if info.name == "base":
@@ -44,14 +46,14 @@ def by_name(name: str) -> Runtime:
     for r in all_runtimes():
         if r.name == name:
             return r
-    raise ValueError(f"unknown runtime {name!r}; one of {', '.join(names())}")
+    raise UnknownChoice("runtime", name, names())
 
 
 def available(name: str) -> tuple[bool, str]:
     """(True, versions) or (False, why, with the pip package to install); unknown names say so."""
     try:
         return by_name(name).available()
-    except ValueError as e:
+    except UnknownChoice as e:
         return False, str(e)
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from ...errors import UserError
 from ..base import Host, PatchError
 from .config_lookup import DIALECT, resolve_config
+from .safe_load import CHECKPOINT_CALLS, MODEL_MODULES
 
 PUBLIC_MODULE = "yolov5_shuffle.ultralytics"  # the one import that registers; ``python -m`` it: ``yolo`` registered
 # The recipe's knobs that ultralytics shares with YOLOv5 (its loss gains are its own, by design).
@@ -32,11 +33,18 @@ class Ultralytics(Host):
     dialect = DIALECT
     config_prefixes = ("yolov8", "yolo11", "rtdetr")
     checkpoint_modules = ("ultralytics.",)
-    model_modules = ("ultralytics.nn.",)  # where its pickled layers live: created (never called) when loading
+    model_modules = MODEL_MODULES  # where its pickled layers live: created (never called) when loading
     # What its genuine checkpoints call besides: train args (model.args) as a namespace, until strip_optimizer
-    checkpoint_calls = ("ultralytics.utils.IterableSimpleNamespace",)
+    checkpoint_calls = CHECKPOINT_CALLS
     priority = 20
     scripts: dict = {}  # no train.py/detect.py: its CLI is `yolov5-shuffle yolo ...`
+    command = "yolo"
+
+    def run_command(self, argv: list[str]) -> int:
+        """ultralytics' ``yolo`` with our blocks registered."""
+        from .yolo_route import main
+
+        return main(argv=argv)
 
     def recognise(self, path: Path):
         """Nothing to patch; the ultralytics package itself (or a clone of it) is refused with the route that

@@ -18,8 +18,8 @@ import sys
 import threading
 
 from ...checkpoints import load
-from .host import HOST
-
+MODEL_MODULES = ("ultralytics.nn.",)  # where its pickled layers live: created (never called) when loading
+CHECKPOINT_CALLS = ("ultralytics.utils.IterableSimpleNamespace",)  # train args, rebuilt by a call until strip_optimizer
 _LOCK = threading.Lock()
 
 
@@ -27,7 +27,7 @@ def safe_torch_load(f, map_location=None, **kwargs):
     """ultralytics' ``torch_load(f, map_location=..., weights_only=...)``, through our loader (``weights_only`` and
     ``pickle_module`` are ours to decide, so they are dropped)."""
     kwargs.pop("pickle_module", None)
-    return load(f, map_location=map_location, modules=HOST.model_modules, calls=HOST.checkpoint_calls, **kwargs)
+    return load(f, map_location=map_location, modules=MODEL_MODULES, calls=CHECKPOINT_CALLS, **kwargs)
 
 
 def _holders(name: str, value) -> list:

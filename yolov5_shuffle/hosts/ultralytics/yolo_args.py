@@ -8,8 +8,7 @@ import re
 from pathlib import Path
 
 from ...errors import UserError
-from .config_lookup import close_configs, config_names, unify
-from .host import HOST
+from .config_lookup import DIALECT, close_configs, config_names, unify
 
 
 def syntax_line(e: SyntaxError) -> str:
@@ -66,7 +65,7 @@ def _check_files(pairs: dict, mode: str) -> None:
         from .. import host_for_checkpoint
 
         host = host_for_checkpoint(Path(model))
-        if host is not HOST:
+        if host.dialect != DIALECT:  # another host's checkpoint
             raise UserError(f"model={model}: a checkpoint of {host.label}, not of ultralytics; "
                             f"{host.hint('detect' if mode == 'predict' else mode, model)}")
 
