@@ -24,7 +24,7 @@ from ..hosts.base import MARK, Insertion, PatchError, Tree, read_text
 from ..blocks import BLOCK_NAMES
 from ..marker import as_older_release, without_our_lines
 from . import journal
-from .journal import JOURNAL, TMP_PREFIX, target_in_tree
+from .journal import JOURNAL, TMP_PREFIX, target_in_tree  # noqa: F401  (JOURNAL, TMP_PREFIX: named as patch.* too)
 
 PATCHED, UNPATCHED, REFUSED = 0, 1, 2  # --check exit codes
 _write = journal.write_file  # one name, so that tests can fail a write
