@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
@@ -94,3 +96,12 @@ def test_dataset_removes_the_working_folder_a_killed_run_left(tmp_path):
     mine.mkdir()
     make_dataset(tmp_path / "shapes", train=1, val=1, imgsz=64)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keep", "shapes"]
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs /proc, where no folder can be made")
+def test_dataset_out_that_cannot_be_made_is_one_line_naming_it(capsys):
+    from errors_support import assert_one_line, call
+
+    code, out, err = call(capsys, "dataset", "--out", "/proc/self/no/shapes", "--train", 1, "--val", 1, "--imgsz", 64)
+    assert code == 2
+    assert_one_line(err, "dataset", "--out /proc/self/no/shapes: ")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..argtypes import at_least, image_size, positive
+from ..errors import user_path
 
 
 def add_arguments(p) -> None:
@@ -20,6 +21,7 @@ def add_arguments(p) -> None:
 def run(args) -> int:
     from ..dataset import make_dataset
 
-    print(make_dataset(out=args.out, train=args.train, val=args.val, imgsz=args.imgsz, seed=args.seed,
-                       video=args.video))
+    with user_path("--out", args.out):  # a folder we may not make or write into is the user's to fix
+        print(make_dataset(out=args.out, train=args.train, val=args.val, imgsz=args.imgsz, seed=args.seed,
+                           video=args.video))
     return 0
