@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
@@ -57,3 +59,49 @@ def test_validate_catches_bad_labels(tmp_path):
     lbl.write_text("0 0.95 0.5 0.2 0.2\n")
     with pytest.raises(DatasetError, match="not inside the image"):
         validate(tmp_path / "d")
+
+
+def test_dataset_seed_below_zero_is_refused_by_the_command_line_and_the_api(tmp_path, capsys):
+    from errors_support import assert_one_line, call
+
+    code, out, err = call(capsys, "dataset", "--out", tmp_path / "d", "--seed", "-1")
+    assert code == 2
+    assert_one_line(err, "dataset", "--seed: must be >= 0 (a random seed), got -1")
+    with pytest.raises(DatasetError, match="--seed must be >= 0"):
+        make_dataset(tmp_path / "d", train=1, val=1, imgsz=64, seed=-1)
+    assert not list(tmp_path.iterdir())
+
+
+def test_dataset_on_a_full_disk_leaves_no_folder_behind(tmp_path, monkeypatch):
+    """The folders made for --out (here three levels) and the hidden working folder are all removed."""
+    import yolov5_shuffle.dataset as ds
+
+    written, real = [], cv2.imwrite
+
+    def imwrite(path, img, params=None):  # the disk fills up at the third image: OpenCV says only False
+        written.append(path)
+        return len(written) < 3 and real(path, img, params)
+
+    monkeypatch.setattr(ds.cv2, "imwrite", imwrite)
+    out = tmp_path / "a" / "b" / "c" / "shapes"
+    with pytest.raises(ds.UserError, match=f"{out}: cannot write it: No space left on device"):
+        make_dataset(out, train=4, val=1, imgsz=64)
+    assert len(written) == 3 and not list(tmp_path.iterdir())
+
+
+def test_dataset_removes_the_working_folder_a_killed_run_left(tmp_path):
+    stale = tmp_path / ".shapes-999999999-abcdef12"  # a process id no process has
+    (stale / "images").mkdir(parents=True)
+    mine = tmp_path / "keep"  # not ours: left alone
+    mine.mkdir()
+    make_dataset(tmp_path / "shapes", train=1, val=1, imgsz=64)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep", "shapes"]
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs /proc, where no folder can be made")
+def test_dataset_out_that_cannot_be_made_is_one_line_naming_it(capsys):
+    from errors_support import assert_one_line, call
+
+    code, out, err = call(capsys, "dataset", "--out", "/proc/self/no/shapes", "--train", 1, "--val", 1, "--imgsz", 64)
+    assert code == 2
+    assert_one_line(err, "dataset", "--out /proc/self/no/shapes: ")

@@ -17,6 +17,7 @@ import pytest
 
 from conftest import CLI, run_cli, snapshot
 from errors_support import assert_one_line, debris, host_cfg
+from yolov5_shuffle.marker import as_older_release
 from yolov5_shuffle.patching import patch as patcher
 from yolov5_shuffle import host_scripts as runs
 
@@ -157,18 +158,19 @@ def test_patch_new_files_follow_the_umask_edited_files_keep_their_mode(host_tree
 
 
 def test_patch_edits_the_target_of_a_symlinked_yolo_py(host_tree, tmp_path):
+    """A link inside the tree is followed (one leading out of it is refused: test_patch_untrusted_trees.py)."""
     kind, root = host_tree
     yolo = root / "models" / "yolo.py"
-    real = tmp_path / "elsewhere" / "yolo.py"
+    real = root / "elsewhere" / "yolo.py"
     real.parent.mkdir()
     real.write_bytes(yolo.read_bytes())
     yolo.unlink()
-    yolo.symlink_to(real)
+    yolo.symlink_to(Path("..") / "elsewhere" / "yolo.py")
     original = real.read_bytes()
     r = run_cli("patch", root)
     assert r.returncode == 0, r.stderr
-    assert f"note: {yolo} is a link: editing its target {real}" in r.stdout
-    assert yolo.is_symlink() and yolo.resolve() == real and b"# yolov5-shuffle" in real.read_bytes()
+    assert f"note: {yolo} is a link: editing its target {real.resolve()}" in r.stdout
+    assert yolo.is_symlink() and yolo.resolve() == real.resolve() and b"# yolov5-shuffle" in real.read_bytes()
     assert run_cli("patch", root, "--check").returncode == patcher.PATCHED
     assert run_cli("patch", root, "--revert").returncode == 0
     assert yolo.is_symlink() and real.read_bytes() == original
@@ -242,3 +244,35 @@ def test_tree_patched_by_an_older_version_gets_todays_lines(monkeypatch, tree_fa
     assert runs.ensure_tree(root) == root
     assert yolo.read_text() == current and patcher.status(root)[0] == patcher.PATCHED and not debris(root)
 
+
+
+def test_check_says_a_tree_patched_by_an_older_version_is_upgraded_by_patch(tree_factory):
+    root = tree_factory("7.0.14", "pypi")
+    patcher.run(root)
+    yolo = root / "models" / "yolo.py"
+    yolo.write_text(as_older_release(yolo.read_text()))  # exactly what 0.1.0 wrote (patches/ in its history)
+    r = run_cli("patch", root, "--check")
+    assert r.returncode == patcher.UNPATCHED
+    assert f"{root}: patched by an older yolov5-shuffle" in r.stdout and f"`yolov5-shuffle patch {root}` upgrades it" \
+        in r.stdout
+    r = run_cli("patch", root)
+    assert r.returncode == 0 and f"note: {yolo}: patched by an older yolov5-shuffle; its lines are upgraded" in r.stdout
+
+
+def test_a_marked_line_no_version_wrote_is_refused_pointing_to_revert(tree_factory):
+    """Not every marked line that differs is an older release's: one no release wrote (here our import with a
+    name removed) is refused, naming --revert, which removes every marked line whoever wrote it."""
+    root = tree_factory("7.0.14", "pypi")
+    original = snapshot(root)
+    patcher.run(root)
+    patched = snapshot(root)
+    yolo = root / "models" / "yolo.py"
+    yolo.write_text(yolo.read_text().replace(", DWSConv, fuse_blocks", ", fuse_blocks", 1))
+    before = snapshot(root)
+    r = run_cli("patch", root)
+    assert r.returncode == 2 and snapshot(root) == before
+    assert_one_line(r.stderr, "patch", "changed or moved by hand, or written by a yolov5-shuffle this version does "
+                                       "not know")
+    assert f"`yolov5-shuffle patch --revert {root}` removes every such line" in r.stderr
+    assert run_cli("patch", root, "--revert").returncode == 0 and snapshot(root) == original
+    assert run_cli("patch", root).returncode == 0 and snapshot(root) == patched

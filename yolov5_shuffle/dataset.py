@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import shutil
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 import yaml
 
-from .outputs import disk_full
+from .outputs import clean_stale, disk_full, first_missing, remove_empty_up_to, temp_dir
 from .errors import UserError
 
 CLASSES = ("circle", "square", "triangle", "cross")
@@ -190,6 +190,8 @@ def make_dataset(out: Path, train: int = 200, val: int = 50, imgsz: int = 320, s
     scene.check()
     if train < 1 or val < 1:
         raise DatasetError(f"--train and --val must be >= 1 (got {train}, {val})")
+    if seed < 0:
+        raise DatasetError(f"--seed must be >= 0, got {seed}")
     if not MIN_IMGSZ <= imgsz <= MAX_IMGSZ or imgsz % 32:
         raise DatasetError(f"--imgsz must be a multiple of 32 from {MIN_IMGSZ} to {MAX_IMGSZ} (YOLOv5's stride is 32), "
                            f"got {imgsz}")
@@ -207,10 +209,13 @@ def make_dataset(out: Path, train: int = 200, val: int = 50, imgsz: int = 320, s
         raise DatasetError(f"{out}: holds a dataset made with other settings; choose another --out")
     if out.exists() and any(out.iterdir()):
         raise DatasetError(f"{out}: exists and is not empty; choose another --out")
-    out.parent.mkdir(parents=True, exist_ok=True)
+    made = first_missing(out.parent)
     try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        clean_stale(out.parent, (out.name,))  # what a killed run left beside it
         boxes = _write_dataset(out, train, val, imgsz, seed, video, params, scene)
-    except OSError as e:
+    except BaseException as e:
+        _remove_made(out.parent, made)
         full = disk_full(e, out)
         if full:
             raise full from None
@@ -220,12 +225,21 @@ def make_dataset(out: Path, train: int = 200, val: int = 50, imgsz: int = 320, s
     return out / "data.yaml"
 
 
+def _remove_made(folder: Path, made: Path | None) -> None:
+    """Remove the folders this run made on the way to ``folder`` (``made``, the outermost, and those below it that
+    exist; a full disk may have stopped ``mkdir`` half-way) while they are empty."""
+    here = next(p for p in (folder, *folder.parents) if p.exists())
+    if made is not None and here.is_relative_to(made):
+        remove_empty_up_to(here, made)
+
+
 def _write_dataset(out: Path, train: int, val: int, imgsz: int, seed: int, video: bool, params: dict,
                    scene: Scene) -> int:
-    """Every file in a hidden folder beside ``out``, moved into place at the end; the number of boxes."""
+    """Every file in a hidden folder beside ``out``, renamed into place whole at the end (removed on any failure or
+    interruption; one a killed run left is removed by the next run); the number of boxes."""
     rng = np.random.default_rng(seed)
-    with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}-") as tmp:
-        root = Path(tmp)
+    root = temp_dir(out.parent, out.name)
+    try:
         for split, count in (("train", train), ("val", val)):
             (root / "images" / split).mkdir(parents=True)
             (root / "labels" / split).mkdir(parents=True)
@@ -245,6 +259,8 @@ def _write_dataset(out: Path, train: int, val: int, imgsz: int, seed: int, video
         (root / STAMP).write_text(json.dumps(params, indent=1))
         if out.exists():
             out.rmdir()
-        shutil.move(str(root), str(out))
-        Path(tmp).mkdir()  # TemporaryDirectory cleans up the (moved) path
+        os.rename(root, out)
+    except BaseException:
+        shutil.rmtree(root, ignore_errors=True)
+        raise
     return boxes

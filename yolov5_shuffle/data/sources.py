@@ -61,10 +61,19 @@ def frame_shape(path: Path) -> tuple[int, int] | None:
     return None if img is None else img.shape[:2]
 
 
+def _skipped(bad: list[Path], folder: Path, kind: str, shown: int = 3) -> str:
+    """One line for the unreadable files of a folder, however many: the count and the first few names."""
+    if len(bad) == 1:
+        return f"{bad[0]}: not a readable {kind}; skipped"
+    names = ", ".join(p.name for p in bad[:shown]) + (f" and {len(bad) - shown} more" if len(bad) > shown else "")
+    return f"{folder}: {len(bad)} files are not readable {kind}s ({names}); skipped"
+
+
 def readable_sources(source: Path) -> tuple[list[Path], bool]:
-    """What a detect run will read: an image or video file, or a folder's readable images and videos (each
-    unreadable one named in a warning and skipped); and whether any was skipped. The PyTorch route
-    (detect.py) and the exported-model route check their sources here alike."""
+    """What a detect run will read: an image or video file, or a folder's readable images and videos (the
+    unreadable ones skipped, with a warning: one line for the images, counted, the first few named); and
+    whether any was skipped. The PyTorch route (detect.py) and the exported-model route check their sources
+    here alike."""
     source = Path(source)
     if not source.exists():
         raise UserError(f"source {source}: no such file or folder ({source.resolve()})")
@@ -81,8 +90,8 @@ def readable_sources(source: Path) -> tuple[list[Path], bool]:
     with user_path("source", source):  # a folder we may not list
         images, bad = readable_images(source)
         videos, bad_videos = readable_videos(source)
-    for b in bad:
-        print(f"warning: {b}: not a readable image; skipped", flush=True)
+    if bad:
+        print(f"warning: {_skipped(bad, source, 'image')}", flush=True)
     for b in bad_videos:
         print(f"warning: {b}: not a readable video; skipped", flush=True)
     if not images and not videos:

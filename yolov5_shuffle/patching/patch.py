@@ -2,19 +2,18 @@
 
 Every edit is a pure insertion of lines that end in the marker ``# yolov5-shuffle`` (plus our config
 files), so "patched" is decided by reading the files, a second run finds nothing to do, and revert
-deletes exactly our lines. Anything that looks hand-edited stops the whole plan before a byte is
-written. Writing is journalled (like a database): the original bytes are saved in the tree before the
-first file changes, so an interrupted run (Ctrl-C, a kill, a full disk) is rolled back, at once or by
-the next run, and the tree is either untouched or fully patched.
+deletes exactly our lines. Anything that looks hand-edited, and any path that a link leads out of the
+tree, stops the whole plan before a byte is written. Writing is journalled (like a database,
+:mod:`.journal`): the original bytes are saved in the tree before the first file changes, so an
+interrupted run (Ctrl-C, a kill, a full disk) is rolled back, at once or by the next run, and the tree is
+either untouched or fully patched. Only a journal this tool wrote in this folder is replayed.
 """
 
 from __future__ import annotations
 
 import difflib
-import json
 import os
 import re
-import shutil
 import stat
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -23,12 +22,12 @@ from pathlib import Path
 from ..hosts import find
 from ..hosts.base import MARK, Insertion, PatchError, Tree, read_text
 from ..blocks import BLOCK_NAMES
+from ..marker import as_older_release, without_our_lines
+from . import journal
+from .journal import JOURNAL, TMP_PREFIX, target_in_tree  # noqa: F401  (JOURNAL, TMP_PREFIX: named as patch.* too)
 
 PATCHED, UNPATCHED, REFUSED = 0, 1, 2  # --check exit codes
-JOURNAL = ".yolov5-shuffle-journal"  # in the tree's root while a write is under way
-TMP_PREFIX = ".yolov5-shuffle-tmp."
-# Lines an older release wrote that this one writes differently (0.1 imported fewer names): upgraded in place.
-_OLDER_RELEASE = re.compile(rf"^\s*from yolov5_shuffle\.blocks import [\w, ]+  {re.escape(MARK)}\s*$")
+_write = journal.write_file  # one name, so that tests can fail a write
 
 
 @dataclass
@@ -44,6 +43,7 @@ class Plan:
     tree: Tree
     files: list[FilePlan] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # what a revert left alone, links followed
+    older: list[str] = field(default_factory=list)  # files patched by an older yolov5-shuffle, upgraded
 
     @property
     def root(self) -> Path:
@@ -101,10 +101,6 @@ def _insert(path: Path, text: str, insertions: list[Insertion]) -> str:
     return "".join(lines)
 
 
-def _revert_text(text: str) -> str:
-    return "".join(line for line in text.splitlines(keepends=True) if MARK not in line)
-
-
 def _check_no_hand_edits(path: Path, text: str) -> None:
     """Refuse when our block names appear in lines we did not write (a blog-style hand registration)."""
     for n, line in enumerate(text.splitlines(), 1):
@@ -114,25 +110,29 @@ def _check_no_hand_edits(path: Path, text: str) -> None:
                                  "remove that edit (or restore the original file) and run again")
 
 
-def _plan_source(root: Path, rel: str, insertions: list[Insertion], revert: bool) -> FilePlan:
-    path = root / rel
+def _plan_source(p: Plan, rel: str, insertions: list[Insertion], revert: bool) -> FilePlan:
+    path = p.root / rel
     raw = path.read_bytes()
     text = read_text(path)
-    original = _revert_text(text)
-    mode = path.stat().st_mode
+    original = without_our_lines(text)
+    mode = stat.S_IMODE(path.stat().st_mode)
     if revert:  # remove what is ours; the anchors may have been edited since, that is the user's
         return FilePlan(rel, raw, original.encode(), mode)
     _check_no_hand_edits(path, original)
     expected = _insert(path, original, insertions)
     if _our_lines(text) and text != expected:
+        if text == as_older_release(expected):  # exactly what an older yolov5-shuffle wrote: upgrade it
+            p.older.append(rel)
+            p.notes.append(f"{path}: patched by an older yolov5-shuffle; its lines are upgraded to this version's")
+            return FilePlan(rel, raw, expected.encode(), mode)
         lines = text.splitlines()
         want = set(expected.splitlines())
         stale = [i for i in _our_lines(text) if lines[i] not in want]
-        if all(_OLDER_RELEASE.match(lines[i]) for i in stale):  # patched by an older yolov5-shuffle: upgrade
-            return FilePlan(rel, raw, expected.encode(), mode)
         bad = next(iter(stale), _our_lines(text)[0])
-        raise PatchError(f"{path}:{bad + 1}: a yolov5-shuffle line was changed or moved by hand "
-                         f"({lines[bad].strip()[:80]!r}); restore it, or run --revert first")
+        raise PatchError(f"{path}:{bad + 1}: a yolov5-shuffle line was changed or moved by hand, or written by a "
+                         f"yolov5-shuffle this version does not know ({lines[bad].strip()[:80]!r}); "
+                         f"`yolov5-shuffle patch --revert {p.root}` removes every such line (then patch again), "
+                         "or restore the file")
     return FilePlan(rel, raw, expected.encode(), mode)
 
 
@@ -140,6 +140,7 @@ def _plan_configs(tree: Tree, revert: bool, notes: list[str]) -> list[FilePlan]:
     out = []
     for cfg in tree.host.our_configs():
         rel = f"{tree.host.config_dest}/{cfg.name}"
+        target_in_tree(tree.root, rel)  # a (dangling) link out of the tree is refused before anything is read
         dest = tree.root / rel
         ours = cfg.read_bytes()
         current = dest.read_bytes() if dest.exists() else None
@@ -153,18 +154,28 @@ def _plan_configs(tree: Tree, revert: bool, notes: list[str]) -> list[FilePlan]:
     return out
 
 
+def journal_rules(tree: Tree) -> dict[str, bytes | None]:
+    """What a journal of this tree may name: each host source a patch edits (None) and each of our config
+    destinations (-> our bytes)."""
+    rules: dict[str, bytes | None] = {rel: None for rel in tree.host.edits(tree)}
+    for cfg in tree.host.our_configs():
+        rules[f"{tree.host.config_dest}/{cfg.name}"] = cfg.read_bytes()
+    return rules
+
+
 def plan(path: Path, revert: bool = False) -> Plan:
     """Work out every byte to write, or raise PatchError; nothing is written here."""
     tree = find(path)
-    journal = tree.root / JOURNAL
-    if journal.exists():
-        raise PatchError(f"{journal}: an interrupted yolov5-shuffle run left this journal; run "
+    if os.path.lexists(tree.root / JOURNAL):
+        journal.read(tree.root, journal_rules(tree))  # one that may not be replayed is refused, saying why
+        raise PatchError(f"{tree.root / JOURNAL}: an interrupted yolov5-shuffle run left this journal; run "
                          f"`yolov5-shuffle patch {path}` (or with --revert) to roll it back first")
     p = Plan(tree)
     for rel, insertions in tree.host.edits(tree).items():
-        p.files.append(_plan_source(tree.root, rel, insertions, revert))
+        real = target_in_tree(tree.root, rel)
+        p.files.append(_plan_source(p, rel, insertions, revert))
         if (tree.root / rel).is_symlink():
-            p.notes.append(f"{tree.root / rel} is a link: editing its target {(tree.root / rel).resolve()}")
+            p.notes.append(f"{tree.root / rel} is a link: editing its target {real}")
     p.files += _plan_configs(tree, revert, p.notes)
     return p
 
@@ -193,84 +204,17 @@ def status(path: Path) -> tuple[int, str]:
     why = _unwritable(p)
     if why:
         return REFUSED, why.replace("; nothing was changed", "; cannot patch")
+    if p.older:
+        return UNPATCHED, (f"{p.root}: patched by an older yolov5-shuffle ({p.tree.host.label}); "
+                           f"`yolov5-shuffle patch {p.root}` upgrades it ({len(p.changes)} file(s) to change)")
     return UNPATCHED, f"{p.root}: patchable {p.tree.host.label}, not patched ({len(p.changes)} file(s) to change)"
 
 
 # --- writing (all or nothing) ----------------------------------------------------------------------
 
-def _umask_mode() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
-def _write(target: Path, data: bytes | None, mode: int | None) -> None:
-    """Replace target's bytes atomically (through a temporary file beside it; links are followed)."""
-    target = target.resolve() if target.is_symlink() else target
-    if data is None:
-        target.unlink(missing_ok=True)
-        return
-    tmp = target.parent / f"{TMP_PREFIX}{target.name}"
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, (mode if mode is not None else _umask_mode()) & 0o7777)
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def _write_journal(root: Path, changes: list[FilePlan]) -> Path:
-    """Save every original byte in root/JOURNAL; the manifest, written last, makes it count."""
-    journal = root / JOURNAL
-    journal.mkdir()
-    entries = []
-    for i, f in enumerate(changes):
-        if f.old is not None:
-            (journal / f"{i}.orig").write_bytes(f.old)
-        entries.append({"rel": f.rel, "orig": f"{i}.orig" if f.old is not None else None, "mode": f.mode})
-    manifest = journal / "manifest.json"
-    (journal / "manifest.tmp").write_text(json.dumps(entries))
-    os.replace(journal / "manifest.tmp", manifest)
-    return journal
-
-
-def recover(root: Path) -> list[str]:
-    """Roll back what an interrupted run left (its journal and temporary files); return what was restored."""
-    journal = Path(root) / JOURNAL
-    restored = []
-    if (journal / "manifest.json").is_file():
-        for e in json.loads((journal / "manifest.json").read_text()):
-            old = (journal / e["orig"]).read_bytes() if e["orig"] else None
-            target = Path(root) / e["rel"]
-            current = target.read_bytes() if target.exists() else None
-            if current != old:
-                _write(target, old, e["mode"])
-                restored.append(e["rel"])
-            _remove_debris(target.resolve().parent if target.exists() else target.parent)
-    _drop_journal(journal)
-    return restored
-
-
-def _drop_journal(journal: Path) -> None:
-    """Remove a journal: its manifest first (from then on it no longer counts), then the rest; an
-    interruption in between leaves only a manifest-less folder, which the next run just deletes."""
-    if not journal.exists():
-        return
-    try:
-        (journal / "manifest.json").unlink(missing_ok=True)
-        shutil.rmtree(journal)
-    except BaseException:
-        shutil.rmtree(journal, ignore_errors=True)
-        raise
-
-
-def _remove_debris(folder: Path) -> None:
-    for tmp in folder.glob(f"{TMP_PREFIX}*"):
-        tmp.unlink(missing_ok=True)
+def recover(tree: Tree) -> list[str]:
+    """Roll back what an interrupted run left in the tree (after checking its journal); what was restored."""
+    return journal.recover(tree.root, journal_rules(tree))
 
 
 @contextmanager
@@ -295,18 +239,18 @@ def apply(p: Plan) -> list[str]:
     if why:
         raise PatchError(why)
     changes = p.changes
-    journal = p.root / JOURNAL
+    folder = p.root / JOURNAL
     try:
-        _write_journal(p.root, changes)
+        journal.write(p.root, [(f.rel, f.old, f.mode) for f in changes])
         for f in changes:
             _write(p.root / f.rel, f.new, f.mode)
-        (journal / "manifest.json").unlink()  # the commit: from here on the new bytes stand
+        (folder / journal.MANIFEST).unlink()  # the commit: from here on the new bytes stand
     except BaseException as e:
-        recover(p.root)  # with the manifest: every file gets its old bytes back; without: journal removed
+        recover(p.tree)  # with the manifest: every file gets its old bytes back; without: journal removed
         if isinstance(e, OSError):
             raise PatchError(f"writing {p.root} failed ({e}); every file was restored") from e
         raise
-    _drop_journal(journal)
+    journal.drop(folder)
     return [f.rel for f in changes]
 
 
@@ -314,7 +258,7 @@ def run(path: Path, revert: bool = False) -> tuple[Plan, list[str], list[str]]:
     """Recover an interrupted run, plan, apply: (plan, files written, files a recovery restored)."""
     tree = find(path)
     with locked(tree.root):
-        restored = recover(tree.root)
+        restored = recover(tree)
         p = plan(path, revert=revert)
         written = apply(p) if p.changes else []
     return p, written, restored

@@ -2,13 +2,16 @@
 
 Default source: the PyPI distribution ``yolov5`` (its wheel, sha256-checked). ``--from`` takes a
 checkout, a wheel or an archive the user already has (YOLOv5 of any supported version, YOLOv7); it is
-copied, never touched. The copy gets its host's compatibility fixes (``patching/fixes.py``); what lives
+copied, never touched, and only what is inside it is copied: a link leading out of it is refused, by one
+rule for a folder and an archive. The copy gets its host's compatibility fixes (``patching/fixes.py``); what lives
 in the environment (fonts, the import path of the PyPI packaging) is done here too.
 """
 
 from __future__ import annotations
 
 import hashlib
+import lzma
+import os
 import shutil
 import subprocess
 import sys
@@ -16,6 +19,7 @@ import sysconfig
 import tarfile
 import tempfile
 import zipfile
+import zlib
 from pathlib import Path
 
 from ..digest import sha256_file
@@ -80,21 +84,58 @@ def check_source_hash(source: Path, sha256: str | None) -> None:
         raise VendorError(f"--from {source}: sha256 {got} does not match --sha256 {sha256}; nothing was vendored")
 
 
+SKIPPED = (".git", "__pycache__", "runs")  # not copied from a --from folder
+
+
+def _link_out(src: Path, name: str, target: str) -> VendorError:
+    """The one refusal of a link out of the source, for a folder and an archive alike."""
+    return VendorError(f"--from {src}: {name} is a link to {target}, outside the tree; vendor copies only what is "
+                       "inside it (replace the link with the file, or remove it); nothing was vendored")
+
+
+def _check_links(src: Path) -> None:
+    """Refuse a folder holding a link that is absolute or resolves outside it, as tarfile's "data" filter refuses
+    one in an archive (links inside are copied as links)."""
+    top = src.resolve()
+    for folder, dirs, files in os.walk(top):
+        dirs[:] = [d for d in dirs if d not in SKIPPED]
+        for name in dirs + files:
+            path = Path(folder) / name
+            if path.is_symlink():
+                target = os.readlink(path)
+                if os.path.isabs(target) or not Path(os.path.realpath(path)).is_relative_to(top):
+                    raise _link_out(src, str(path.relative_to(top)), target)
+
+
+def _unpack(src: Path, into: Path) -> None:
+    """Copy or unpack src into ``into``; a truncated or corrupt archive, or one with a link or a path outside
+    itself, is refused in one line."""
+    try:
+        if src.is_dir():
+            _check_links(src)
+            shutil.copytree(src, into, symlinks=True, ignore=shutil.ignore_patterns(*SKIPPED))
+        elif zipfile.is_zipfile(src):
+            with zipfile.ZipFile(src) as z:
+                z.extractall(into)
+        elif tarfile.is_tarfile(src):
+            with tarfile.open(src) as t:
+                t.extractall(into, filter="data")
+        else:
+            raise VendorError(f"{src}: not a folder, wheel, zip or tar archive")
+    except (tarfile.AbsoluteLinkError, tarfile.LinkOutsideDestinationError) as e:
+        raise _link_out(src, e.tarinfo.name, e.tarinfo.linkname) from None
+    except tarfile.FilterError as e:
+        raise VendorError(f"--from {src}: {e}; vendor unpacks only what stays inside the archive's folder; "
+                          "nothing was vendored") from None
+    except (EOFError, tarfile.TarError, zipfile.BadZipFile, zlib.error, lzma.LZMAError) as e:
+        raise VendorError(f"--from {src}: the archive is truncated or corrupt ({str(e) or type(e).__name__}); "
+                          "nothing was vendored") from None
+
+
 def _extract(src: Path, into: Path) -> Path:
     """Unpack or copy src into the empty folder ``into``; return the YOLOv5 root inside it."""
-    if src.is_dir():
-        shutil.copytree(src, into / "tree", ignore=shutil.ignore_patterns(".git", "__pycache__", "runs"))
-        base = into / "tree"
-    elif zipfile.is_zipfile(src):
-        with zipfile.ZipFile(src) as z:
-            z.extractall(into / "tree")
-        base = into / "tree"
-    elif tarfile.is_tarfile(src):
-        with tarfile.open(src) as t:
-            t.extractall(into / "tree", filter="data")
-        base = into / "tree"
-    else:
-        raise VendorError(f"{src}: not a folder, wheel, zip or tar archive")
+    base = into / "tree"
+    _unpack(src, base)
     roots = sorted({p.parent.parent for p in base.rglob("models/yolo.py")}, key=lambda p: len(p.parts))
     if not roots:
         raise VendorError(f"{src}: no models/yolo.py inside; not a YOLOv5/YOLOv7 checkout or release")
@@ -103,8 +144,6 @@ def _extract(src: Path, into: Path) -> Path:
 
 def font_dir() -> Path:
     """YOLOv5's settings folder (fonts live there): $YOLOV5_CONFIG_DIR or ~/.config/Ultralytics."""
-    import os
-
     return Path(os.getenv("YOLOV5_CONFIG_DIR") or Path.home() / ".config" / "Ultralytics")
 
 
