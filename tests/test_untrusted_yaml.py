@@ -209,7 +209,7 @@ def test_a_vendored_trees_model_refuses_a_yaml_that_is_code_from_a_file_or_a_dic
     (lambda w: (lambda d: d.__setitem__("activation", payload(w))), "activation \"__import__('pathlib')"),
     (lambda w: (lambda d: d["backbone"][0].__setitem__(2, "attempt_load_one_weight")),
      "layer 0: unknown module 'attempt_load_one_weight'"),
-])
+], ids=["activation-that-is-code", "checkpoint-loader-as-a-layer"])
 def test_yolo_refuses_an_ultralytics_yaml_that_is_code(edit, fragment, tmp_path):
     import cv2
     import numpy as np
