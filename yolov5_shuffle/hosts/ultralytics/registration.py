@@ -230,7 +230,7 @@ def _check_model_dict(d) -> None:
     globals, where functions that load checkpoints live too)."""
     from ultralytics.nn import tasks
 
-    from ..untrusted.model_yaml import check_in_namespace
+    from yolov5_shuffle.untrusted.model_yaml import check_in_namespace
 
     source = d.get("yaml_file") if isinstance(d, dict) else None
     check_in_namespace(d, str(source or "the model dict"), vars(tasks))
