@@ -4,6 +4,7 @@ argument, the bound and the value given, before any work starts."""
 from __future__ import annotations
 
 import argparse
+import math
 
 STRIDE = 32  # YOLOv5's largest stride: image sizes are multiples of it
 
@@ -28,14 +29,22 @@ def at_least(lo: int, what: str = ""):
     return parse
 
 
+def image_size_problem(v: object, lo: int = STRIDE, hi: int = 4096) -> str | None:
+    """Why ``v`` is not an image size (a multiple of 32 in [lo, hi]), or None: the one rule for the flag and for
+    the sizes files name (an accuracy table's rows, an exported model's metadata)."""
+    if isinstance(v, int) and not isinstance(v, bool) and not v % STRIDE and lo <= v <= hi:
+        return None
+    return f"must be a multiple of {STRIDE} from {lo} to {hi} (YOLOv5's largest stride is {STRIDE}), got {v!r}"
+
+
 def image_size(lo: int = STRIDE, hi: int = 4096):
     """A multiple of 32 in [lo, hi]."""
 
     def parse(text: str) -> int:
         v = _int(text)
-        if v % STRIDE or not lo <= v <= hi:
-            raise argparse.ArgumentTypeError(f"must be a multiple of {STRIDE} from {lo} to {hi} (YOLOv5's largest "
-                                             f"stride is {STRIDE}), got {v}")
+        problem = image_size_problem(v, lo, hi)
+        if problem:
+            raise argparse.ArgumentTypeError(problem)
         return v
 
     parse.__name__ = "image size"
@@ -56,14 +65,29 @@ def fraction(text: str) -> float:
     return v
 
 
-def milliseconds(text: str) -> float:
-    """A positive, finite number of milliseconds (a latency budget)."""
+def _finite(text: str, what: str) -> float:
     try:
         v = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive number of milliseconds, got {text!r}") from None
-    if not v > 0 or v == float("inf"):
+        v = float("nan")
+    if not math.isfinite(v):
+        raise argparse.ArgumentTypeError(f"must be a positive number of {what}, got {text!r}")
+    return v
+
+
+def milliseconds(text: str) -> float:
+    """A positive, finite number of milliseconds (a latency budget)."""
+    v = _finite(text, "milliseconds")
+    if not v > 0:
         raise argparse.ArgumentTypeError(f"must be a positive number of milliseconds, got {text!r}")
+    return v
+
+
+def minutes(text: str) -> float:
+    """A finite number of minutes, at least 0.1 (a deadline: six seconds do not see one epoch through)."""
+    v = _finite(text, "minutes")
+    if not v >= 0.1:
+        raise argparse.ArgumentTypeError(f"must be at least 0.1 minutes, got {text!r}")
     return v
 
 

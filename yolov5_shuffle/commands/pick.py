@@ -17,11 +17,14 @@ def add_arguments(p) -> None:
                    help=f"runtimes to time each candidate in (default: those of {', '.join(default_runtimes())} "
                         "installed here); int8/fp16 ones change accuracy, which the table does not know")
     p.add_argument("--threads", type=at_least(1, "threads"), default=None, help="threads (default: torch's)")
-    p.add_argument("--configs", nargs="+", default=None, help="only these configs of the accuracy table")
+    p.add_argument("--configs", nargs="+", default=None,
+                   help="only these configs of the accuracy table (names, or the paths an --accuracy file names)")
     p.add_argument("--imgsz", nargs="+", type=image_size(), default=None, help="only these input sizes")
     p.add_argument("--accuracy", type=Path, default=None,
                    help="yardstick.json or learning.json (`learn --out`) with your own results, instead of the "
-                        "shipped yardstick table")
+                        "shipped yardstick table; every row is checked. Its configs are built when they are ours or "
+                        "the host's own (yolov5n-shufflenetv2.yaml, yolov5n.yaml); a config file it names by path "
+                        "only when you name that file with --configs too (otherwise skipped, with a line)")
     p.add_argument("--reps", type=at_least(1, "timed rounds"), default=20, help="timed rounds per candidate (20)")
     p.add_argument("--warmup", type=at_least(0, "untimed runs"), default=3, help="untimed runs first (3)")
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..argtypes import at_least, image_size, positive
+from ..argtypes import at_least, image_size, minutes, positive
 
 
 def add_arguments(p) -> None:
@@ -28,8 +28,8 @@ def add_arguments(p) -> None:
     p.add_argument("--threads", type=positive, default=None, help="torch/OpenMP threads per run (default: torch's)")
     p.add_argument("--cache", choices=("ram", "disk", "none"), default="none", help="YOLOv5 --cache (GPU: ram)")
     p.add_argument("--device", default=None, help="train.py --device (default: the GPU where there is one)")
-    p.add_argument("--deadline-min", type=float, default=None,
-                   help="stop runs still going after this many minutes (they are listed, not reported)")
+    p.add_argument("--deadline-min", type=minutes, default=None,
+                   help="stop runs still going after this many minutes, at least 0.1 (they are listed, not reported)")
     p.add_argument("--workdir", type=Path, default=Path("runs/yardstick"),
                    help="data, runs and logs go here (each run in a folder named by recipe, config, size and seed)")
     p.add_argument("--out", type=Path, default=Path("docs/accuracy"),

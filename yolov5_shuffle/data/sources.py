@@ -31,6 +31,8 @@ def video_frame_shape(path: Path) -> tuple[int, int] | None:
     its frames (detect.py would fail on it: a zero-byte or corrupt file)."""
     import cv2
 
+    if Path(path).stat().st_size == 0:  # nothing to decode: not handed to FFmpeg, which would say so on stderr too
+        return None
     cap = cv2.VideoCapture(str(path))
     try:
         if not cap.isOpened():

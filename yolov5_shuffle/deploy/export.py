@@ -76,8 +76,9 @@ def calibration(chosen: list, calib: Path | None, train_images: list[Path], imgs
 
 
 def check_folder(out: Path, meta: dict) -> dict | None:
-    """Refuse a folder holding another checkpoint's or size's exports; the earlier report when it is ours."""
-    import yaml
+    """Refuse a folder holding another checkpoint's or size's exports (or a metadata.yaml export would not have
+    written); the earlier report when it is ours."""
+    from ..untrusted.metadata import read_metadata
 
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out}: a file, not a folder")
@@ -86,11 +87,7 @@ def check_folder(out: Path, meta: dict) -> dict | None:
             raise UserError(f"--out {out}: its {name} is not a file; move it away or choose another --out")
     f = out / METADATA
     if f.is_file():
-        try:
-            old = yaml.safe_load(f.read_text())
-        except (yaml.YAMLError, UnicodeDecodeError):
-            old = None
-        old = old if isinstance(old, dict) else {}
+        old = read_metadata(f)
         same = (old.get("weights_sha256") == meta["weights_sha256"] if old.get("weights_sha256")
                 else old.get("weights") == meta["weights"])
         if not same or old.get("imgsz") != meta["imgsz"]:

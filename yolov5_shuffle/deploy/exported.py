@@ -18,7 +18,6 @@ from typing import Callable
 
 import cv2
 import numpy as np
-import yaml
 
 from ..errors import UserError, one_line, user_path
 from ..data.files import label_path
@@ -46,19 +45,16 @@ def runtime_of(path: Path) -> str:
     return rt.name
 
 
-def read_metadata(path: Path) -> dict:
-    """metadata.yaml from the artefact's folder (or from inside an OpenVINO/ncnn folder); {} when absent."""
+def metadata_beside(path: Path) -> dict:
+    """The checked metadata.yaml of the artefact's folder (or of inside an OpenVINO/ncnn folder); {} when absent
+    (read by :func:`yolov5_shuffle.untrusted.metadata.read_metadata`: bounded, checked before it sizes anything)."""
+    from ..untrusted.metadata import read_metadata
+
     path = Path(path)
     for folder in ((path,) if path.is_dir() else ()) + (path.parent,):
         f = folder / METADATA
-        if f.is_file():
-            try:
-                meta = yaml.safe_load(f.read_text())
-            except (yaml.YAMLError, UnicodeDecodeError) as e:
-                raise ExportError(f"{f}: not readable YAML ({str(e).splitlines()[0]})") from None
-            if not isinstance(meta, dict):
-                raise ExportError(f"{f}: expected a mapping with imgsz and names, got {type(meta).__name__}")
-            return meta
+        if f.exists():
+            return read_metadata(f)
     return {}
 
 
@@ -80,7 +76,7 @@ class Detector:
         if not ok:
             raise ExportError(f"{path}: cannot run it here: {why}")
         with user_path("weights", path):  # its folder's metadata.yaml
-            meta = read_metadata(path)
+            meta = metadata_beside(path)
         size = meta.get("imgsz")
         if size and imgsz and imgsz != size:
             raise ExportError(f"--imgsz {imgsz}: {path} was exported for {size} px (its {METADATA}); its input "
@@ -88,7 +84,7 @@ class Detector:
         size = size or imgsz
         if not size:
             raise ExportError(f"{path}: no {METADATA} beside it; give the size it was exported at with --imgsz")
-        names = {int(k): str(v) for k, v in (meta.get("names") or {}).items()}
+        names = meta.get("names", {})
         try:
             predict = rt.load(path, threads)
         except Exception as e:  # a truncated or foreign file: the runtime's own words, on one line

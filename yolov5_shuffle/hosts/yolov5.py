@@ -61,7 +61,7 @@ class YOLOv5Git(TreeHost):
     fixes = ("pkg_resources", "roboflow_optional", "hub_download_optional", "boto3_optional", "font_offline",
              "font_getsize", "np_trapz", "np_aliases", "torch_load_safe", "onnx_export_dynamo",
              "label_cache_except", "loss_clamp_long", "noval_map50s", "export_openvino_convert",
-             "export_failure_points_to_ours")  # v6.0-7.0 need them; on master most edit nothing
+             "export_failure_points_to_ours", "model_yaml_data")  # v6.0-7.0 need them; on master most edit nothing
 
     def recognise(self, path: Path) -> Tree | None:
         return Tree(self, path) if _is_yolov5_yolo_py(path / "models" / "yolo.py", "") else None

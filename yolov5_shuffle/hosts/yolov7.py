@@ -55,7 +55,7 @@ class YOLOv7(TreeHost):
     scripts = {"train": "train.py", "val": "test.py", "detect": "detect.py"}
     fixes = ("pkg_resources", "font_getsize", "np_trapz", "np_aliases", "torch_load_safe", "onnx_export_dynamo",
              "yolov7_data_yaml", "yolov7_foreign_cache", "yolov7_attempt_download", "yolov7_simplify_onnxslim",
-             "meshgrid_indexing")
+             "meshgrid_indexing", "model_yaml_data")
     priority = 30
     heads = ("Detect", *HEADS)
     tree_signs = "models/yolo.py with parse_model() and IDetect, models/common.py and cfg/training/"

@@ -11,13 +11,11 @@ naming the budget and the fastest option measured, exit 2.
 
 from __future__ import annotations
 
-import json
-import re
 import statistics
 import time
 from pathlib import Path
 
-from ..errors import UserError, user_path
+from ..errors import UserError
 from ..deploy import runtimes as deploy_runtimes
 
 def default_runtimes() -> tuple[str, ...]:
@@ -28,35 +26,12 @@ def default_runtimes() -> tuple[str, ...]:
 
 # --- accuracy -----------------------------------------------------------------------------------------
 
-def _learn_rows(d: dict, path: Path) -> list[dict]:
-    """learning.json rows (one size for the whole file, named in its setup line) in the yardstick's shape."""
-    m = re.search(r"at (\d+) px", d.get("setup", ""))
-    if not m:
-        raise UserError(f"--accuracy {path}: a learning.json without 'at N px' in its setup line")
-    return [{**r, "imgsz": int(m.group(1)), "device": d["setup"].split("; ")[-1],
-             "recipe": {"name": d["setup"].split(";")[0]}} for r in d["rows"]]
-
-
 def load_accuracy(path: Path | None) -> tuple[list[dict], str]:
-    """Rows with cfg, imgsz, mAP50, mAP50-95, recipe and device, and where they came from."""
-    from .yardstick_report import PACKAGE_TABLE
+    """Rows with cfg, imgsz, mAP50, mAP50-95, recipe and device, and where they came from (each row checked:
+    :func:`.accuracy_table.read_table`)."""
+    from .accuracy_table import read_table
 
-    src = Path(path) if path is not None else PACKAGE_TABLE
-    what = "--accuracy" if path is not None else "the shipped table"
-    flag = f"{what} {src}"
-    if not src.is_file():
-        raise UserError(f"{flag}: no such file")
-    try:
-        with user_path(what, src):
-            d = json.loads(src.read_text())
-        rows = d["rows"] if all("imgsz" in r for r in d["rows"]) else _learn_rows(d, src)
-        for r in rows:
-            r["cfg"], r["imgsz"], r["mAP50-95"], r["recipe"]["name"]  # noqa: B018  the fields pick needs
-    except (ValueError, KeyError, TypeError, AttributeError) as e:
-        raise UserError(f"{flag}: not a yardstick.json or learning.json ({type(e).__name__}: {e})") from None
-    if not rows:
-        raise UserError(f"{flag}: holds no results")
-    return rows, str(src)
+    return read_table(path)
 
 
 def candidates(rows: list[dict], configs, sizes) -> list[dict]:
@@ -177,8 +152,10 @@ def run_pick(*, budget_ms: float, runtimes: list[str] | None = None, threads: in
     import torch
 
     from ..cfg_check import require_patched_host
+    from .accuracy_table import buildable
 
     require_patched_host()
+    pts = buildable(pts, configs, accuracy)  # a config file the table names: built only if --configs names it
     runtimes = _runtimes(runtimes)  # none that can run: UserError
     threads = threads or torch.get_num_threads()
     timed = time_points(pts, runtimes, threads, reps, warmup)

@@ -207,6 +207,24 @@ def fix_torch_load_safe(root: Path) -> int:
     return _sub(root, r"(?<![\w.])torch\.load\(", "__import__('yolov5_shuffle.checkpoints').checkpoints.load(")
 
 
+_MODEL_YAML = "__import__('yolov5_shuffle.untrusted.model_yaml', fromlist=['read_model_yaml'])"
+
+
+@fix
+def fix_model_yaml_data(root: Path) -> int:
+    """A model yaml runs code: Model.__init__ reads it unbounded (yaml.safe_load: nested aliases cost gigabytes) and parse_model evals its activation, module names and string arguments (train.py --cfg evil.yaml, or a checkpoint's yaml dict with --weights): read it with yolov5_shuffle.untrusted.model_yaml.read_model_yaml and check the dict (literals, and the layers of this tree's own namespace) before parse_model sees it. yolov5-pypi-7.0, yolov5-pypi-6.0, yolov5-master, yolov7."""
+    n = _sub(root, r"^([ \t]+)self\.yaml = yaml\.(?:safe_load\(f\)|load\(f, Loader=yaml\.SafeLoader\))"
+                   r"[ \t]*(?:#[^\n]*)?$",
+             lambda m: f"{m.group(1)}self.yaml = {_MODEL_YAML}.read_model_yaml(cfg)  {MARK}: bounded, no aliases",
+             rel=["models/yolo.py"])
+    n += _sub(root, r"^([^\n]*\n)([ \t]+)(self\.model, self\.save = parse_model\(deepcopy\(self\.yaml\), ch=\[ch\]\))",
+              lambda m: m.group(0) if MARK in m.group(1) else
+              f"{m.group(1)}{m.group(2)}{_MODEL_YAML}.check_in_namespace(self.yaml, 'the model dict' if isinstance("
+              f"cfg, dict) else str(cfg), globals())  {MARK}: a model yaml is data, not code\n{m.group(2)}{m.group(3)}",
+              rel=["models/yolo.py"])
+    return n
+
+
 @fix
 def fix_noval_map50s(root: Path) -> int:
     """UnboundLocalError 'map50s' in train.py --noval from the first epoch without validation (the PyPI 7.0.x packaging logs per-class mAP50 that only validation sets): start it at zeros like maps. yolov5-pypi-7.0."""

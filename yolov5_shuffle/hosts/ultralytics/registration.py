@@ -46,6 +46,11 @@ stage's first, downsampling unit on its own row, as our configs do.
 
 Other hooks, all idempotent and undone by nothing (they live for the process):
 
+* The rebuilt ``parse_model`` first checks its yaml dict as data
+  (:func:`yolov5_shuffle.untrusted.model_yaml.check_in_namespace`): ultralytics evals ``activation``,
+  so a config or checkpoint naming anything but ``nn.<Activation>(literal arguments)``, or a module
+  name that is not a layer of ``tasks``, is refused (ConfigError naming the file and the layer) before
+  it is built.
 * ``BaseModel.fuse`` also folds our BatchNorms (``fuse_blocks``) and ``BaseModel.is_fused``
   reports unfolded ones, so ``model.fuse()``, ``predict`` (AutoBackend fuses) and ``export``
   run on folded convs. Under QAT our convs are left as trained.
@@ -118,6 +123,7 @@ __all__ = ("register", "autoregister", "is_registered", "BLOCKS", "RegistrationE
 BLOCKS = blocks.BLOCKS
 _SET_NAME = "_YOLOV5_SHUFFLE_BLOCKS"  # names we add to ultralytics.nn.tasks' globals
 _HELPER_NAME = "_yolov5_shuffle_layer"
+_CHECK_NAME = "_yolov5_shuffle_check_model_dict"
 _MARK = "__yolov5_shuffle__"  # attribute on every function we install: the one it replaces
 _LOCK = threading.RLock()
 
@@ -201,6 +207,8 @@ def _build_parse_model(tasks):
                      f"    c2, args = {_HELPER_NAME}(m, ch[f], args, n, width, max_channels, i)\n").body[0]
     ours.orelse = [loop.body[k]]
     loop.body[k] = ours
+    first = 1 if ast.get_docstring(func) is not None else 0  # the dict checked as data before anything reads it
+    func.body.insert(first, ast.parse(f"{_CHECK_NAME}({func.args.args[0].arg})").body[0])
     func.decorator_list = []
     ast.fix_missing_locations(tree)
     futures = (getattr(__future__, name) for name in __future__.all_feature_names)  # as tasks.py was compiled
@@ -214,6 +222,18 @@ def _build_parse_model(tasks):
     del rebuilt.__wrapped__  # inspect.getsource(rebuilt) must not claim to be the original
     setattr(rebuilt, _MARK, original)
     return rebuilt
+
+
+def _check_model_dict(d) -> None:
+    """parse_model's first line: the yaml dict refused (ConfigError naming the file and the layer or key) unless it
+    is data whose module names are layers of ``tasks`` (ultralytics evals ``activation`` and looks names up in its
+    globals, where functions that load checkpoints live too)."""
+    from ultralytics.nn import tasks
+
+    from yolov5_shuffle.untrusted.model_yaml import check_in_namespace
+
+    source = d.get("yaml_file") if isinstance(d, dict) else None
+    check_in_namespace(d, str(source or "the model dict"), vars(tasks))
 
 
 # ---------------------------------------------------------------------------------------------------------- fuse hooks
@@ -286,6 +306,7 @@ def register() -> None:
             setattr(tasks, cls.__name__, cls)  # yaml names resolve through tasks' globals()
         setattr(tasks, _SET_NAME, frozenset(BLOCKS))
         setattr(tasks, _HELPER_NAME, _yolov5_shuffle_layer)
+        setattr(tasks, _CHECK_NAME, _check_model_dict)
 
         base = tasks.BaseModel
         if getattr(base.fuse, _MARK, None) is None:
