@@ -89,12 +89,15 @@ class TreeHost(Host):
         recipe = ["--optimizer", "AdamW", "--hyp", str(hyp)] if hyp else []
         return train(None, cfg, data, epochs, imgsz, project, batch=batch, extra=["--seed", str(seed), *recipe])
 
-    def load_checkpoint(self, path: Path):
-        from .. import checkpoints
+    def import_model_code(self) -> None:
+        self.import_yolo()  # the tree's models.yolo imports every layer module its checkpoints name
 
-        self.import_yolo()  # the classes the checkpoint pickles, importable and patched
+    def load_checkpoint(self, path: Path):
+        from ..untrusted.checkpoint import load
+
+        self.import_model_code()  # the classes the checkpoint pickles, imported and patched
         with quiet():
-            ckpt = checkpoints.load(path, map_location="cpu", modules=self.checkpoint_modules)
+            ckpt = load(path, map_location="cpu", modules=self.checkpoint_modules)
         model = None
         if isinstance(ckpt, dict):
             model = ckpt["ema"] if ckpt.get("ema") is not None else ckpt.get("model")

@@ -57,7 +57,9 @@ class Host:
     priority: int = 50  # lower is asked first (a more specific host before a general one)
     vendor_dir: str = ""  # folder name under third_party/ that ``vendor`` makes
     scripts = {"train": "train.py", "val": "val.py", "detect": "detect.py"}  # in the tree's root
-    checkpoint_modules: tuple[str, ...] = ()  # where its pickled layers live: "whose checkpoint is this?"
+    checkpoint_modules: tuple[str, ...] = ()  # where its pickled layers live (module prefixes): whose checkpoint
+    # a file is, and which classes (besides torch's and ours) a checkpoint may create once imported
+    model_code: tuple[str, ...] = ()  # modules that define its layers, imported before loading its checkpoints
 
     # --- source trees (patch, vendor) -----------------------------------------------------------------
     def recognise(self, path: Path) -> Tree | None:
@@ -122,6 +124,14 @@ class Host:
     def owns_checkpoint(self, names: set[str]) -> bool:
         """Whether a checkpoint whose pickle names these globals (``module.Class``) was written by this host."""
         return any(n.startswith(self.checkpoint_modules) for n in names) if self.checkpoint_modules else False
+
+    def import_model_code(self) -> None:
+        """Import the code that defines this host's layers: a checkpoint's classes resolve only from modules
+        already imported (loading one never imports what the file names)."""
+        import importlib
+
+        for name in self.model_code:
+            importlib.import_module(name)
 
     def load_checkpoint(self, path: Path):
         """(fused eval model in export form, {id: class name}, stride) of a training checkpoint of this host."""

@@ -26,6 +26,7 @@ class Ultralytics(Host):
     dialect = "ultralytics"
     config_prefixes = ("yolov8", "yolo11", "rtdetr")
     checkpoint_modules = ("ultralytics.",)
+    model_code = ("ultralytics.nn.tasks",)
     priority = 20
     scripts: dict = {}  # no train.py/detect.py: its CLI is `yolov5-shuffle yolo ...`
 

@@ -73,9 +73,9 @@ def read_any_results(run: Path) -> dict:
 
 
 def count_params(weights: Path) -> int:
-    from .. import checkpoints
+    from ..hosts import read_checkpoint
 
-    ckpt = checkpoints.load(weights, map_location="cpu", modules=("models.", "yolov5.models.", "ultralytics."))
+    ckpt = read_checkpoint(weights)
     model = ckpt.get("ema") or ckpt["model"]
     return sum(p.numel() for p in model.parameters())
 
