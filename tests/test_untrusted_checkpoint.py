@@ -22,7 +22,7 @@ import torch
 
 from conftest import run_cli
 from yolov5_shuffle import hosts
-from yolov5_shuffle.untrusted import checkpoint
+from yolov5_shuffle.untrusted import checkpoint, checkpoint_pickle
 
 Refused = checkpoint.CheckpointRefused
 
@@ -201,14 +201,14 @@ def test_a_zip_claiming_more_records_than_a_checkpoint_holds_is_refused_from_its
 def test_five_million_trivial_opcodes_are_refused_by_the_step_bound(tmp_path):
     data = b"\x80\x02" + b"N0" * 2_500_000 + b"N."  # None, pop: 5 M opcodes, then a valid end
     path = stored_zip(tmp_path / "opcodes.pt", {"data.pkl": data, "version": b"3\n"})
-    with pytest.raises(Refused, match=f"more than {checkpoint.MAX_STEPS:,} steps"):
+    with pytest.raises(Refused, match=f"more than {checkpoint_pickle.MAX_STEPS:,} steps"):
         checkpoint.load(path)
 
 
 def test_reading_a_pickle_is_bounded_in_time(tmp_path, monkeypatch):
     path = stored_zip(tmp_path / "slow.pt", {"data.pkl": b"\x80\x02" + b"N0" * 5000 + b"N.", "version": b"3\n"})
     assert checkpoint.load(path) is None
-    monkeypatch.setattr(checkpoint, "MAX_SECONDS", 0.0)
+    monkeypatch.setattr(checkpoint_pickle, "MAX_SECONDS", 0.0)
     with pytest.raises(Refused, match="took more than 0 s"):
         checkpoint.load(path)
 
