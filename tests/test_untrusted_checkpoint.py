@@ -232,6 +232,28 @@ def test_dict_keys_a_file_could_make_collide_are_refused(tmp_path):
         checkpoint.load(path)
 
 
+class ArrayOfAnyShape:
+    def __reduce__(self):
+        import numpy
+
+        core = numpy._core.multiarray if hasattr(numpy, "_core") else numpy.core.multiarray
+        return (core._reconstruct, (numpy.ndarray, (1 << 20,), b"b"))
+
+
+def test_a_numpy_array_is_never_allocated_from_a_shape_the_file_gives(tmp_path):
+    """numpy pickles an array as an empty one plus its data; _reconstruct with a shape allocates it right away
+    (a few bytes could ask for gigabytes)."""
+    import numpy
+
+    path = tmp_path / "array.pt"
+    torch.save({"a": ArrayOfAnyShape(), "genuine": numpy.arange(3.0)}, path)
+    with pytest.raises(Refused, match=r"calls numpy\._core\.multiarray\._reconstruct with other than"):
+        checkpoint.load(path)
+    torch.save({"genuine": numpy.arange(3.0), "scalar": numpy.float64(0.5)}, path)
+    out = checkpoint.load(path)
+    assert out["genuine"].tolist() == [0.0, 1.0, 2.0] and out["scalar"] == 0.5
+
+
 # --- nothing a file names is imported ------------------------------------------------------------------------
 
 class ImportRecorder(importlib.abc.MetaPathFinder):

@@ -227,8 +227,9 @@ def _same_records_for_torch(f, path, layout: _Layout) -> None:
     f.seek(0)
     try:
         reader = torch._C.PyTorchFileReader(f)
-        same = sorted(reader.get_all_records()) == sorted(layout.sizes) and all(
-            reader.get_record_size(r) == n for r, n in layout.sizes.items())
+        same = sorted(reader.get_all_records()) == sorted(layout.sizes)
+        if hasattr(reader, "get_record_size"):  # torch >= 2.1
+            same = same and all(reader.get_record_size(r) == n for r, n in layout.sizes.items())
         info = layout.zip.getinfo(f"{layout.folder}/data.pkl")
         f.seek(info.header_offset + 26)
         name_len, extra_len = struct.unpack("<HH", f.read(4))

@@ -405,9 +405,9 @@ def _tensor_rebuilders() -> dict:
     """torch's rebuild functions of dense tensors and parameters, and the check of each one's arguments."""
     import torch
 
-    u = torch._utils
-    return {u._rebuild_tensor: _check_tensor, u._rebuild_tensor_v2: _check_tensor,
-            u._rebuild_parameter: _check_parameter, u._rebuild_parameter_with_state: _check_parameter}
+    checks = {"_rebuild_tensor": _check_tensor, "_rebuild_tensor_v2": _check_tensor,
+              "_rebuild_parameter": _check_parameter, "_rebuild_parameter_with_state": _check_parameter}
+    return {getattr(torch._utils, f): c for f, c in checks.items() if hasattr(torch._utils, f)}  # older torch: fewer
 
 
 @functools.lru_cache(maxsize=1)
@@ -533,8 +533,8 @@ def _check_scalar(r, func, args) -> None:
 def _check_reconstruct(r, func, args) -> None:
     import numpy
 
-    if not (len(args) == 3 and args[0] is numpy.ndarray and _ints(args[1], 8) and type(args[2]) is bytes
-            and len(args[2]) <= 8):
+    if not (len(args) == 3 and args[0] is numpy.ndarray and type(args[1]) is tuple and args[1] == (0,)
+            and type(args[2]) is bytes and len(args[2]) <= 8):  # any other shape is allocated right here
         _bad(r, func, "with other than numpy.ndarray and an empty shape")
 
 
