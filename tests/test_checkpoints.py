@@ -15,7 +15,7 @@ import torch
 
 from conftest import run_cli
 from yolov5_shuffle import hosts
-from yolov5_shuffle.untrusted import checkpoint as checkpoints
+from yolov5_shuffle.untrusted import checkpoint
 
 
 class _Payload:
@@ -41,9 +41,9 @@ def payload(tmp_path):
 
 def test_our_safe_load_refuses_a_payload_naming_the_call_and_the_way_out(payload):
     path, marker = payload
-    with pytest.raises(checkpoints.CheckpointRefused, match="calls io.open.*YOLOV5_SHUFFLE_TRUST_CHECKPOINTS=1"):
-        checkpoints.load(path)
-    with pytest.raises(checkpoints.CheckpointRefused):
+    with pytest.raises(checkpoint.CheckpointRefused, match="calls io.open.*YOLOV5_SHUFFLE_TRUST_CHECKPOINTS=1"):
+        checkpoint.load(path)
+    with pytest.raises(checkpoint.CheckpointRefused):
         hosts.load_checkpoint(path)  # what `export` loads with
     assert not marker.exists()
 
@@ -55,16 +55,16 @@ def test_a_class_may_be_created_but_not_called(tmp_path):
     with zipfile.ZipFile(path, "w") as z:
         z.writestr("archive/data.pkl", data)
         z.writestr("archive/version", "3\n")
-    with pytest.raises(checkpoints.CheckpointRefused, match="calls torch.nn.modules.conv.Conv2d"):
-        checkpoints.load(path)
+    with pytest.raises(checkpoint.CheckpointRefused, match="calls torch.nn.modules.conv.Conv2d"):
+        checkpoint.load(path)
     torch.save({"conv": torch.nn.Conv2d(3, 4, 1)}, path)  # created by NEWOBJ, then given its state: loads
-    assert isinstance(checkpoints.load(path)["conv"], torch.nn.Conv2d)
+    assert isinstance(checkpoint.load(path)["conv"], torch.nn.Conv2d)
 
 
 def test_trusting_a_file_is_explicit(payload, monkeypatch):
     path, marker = payload
-    monkeypatch.setenv(checkpoints.TRUST_ENV, "1")
-    checkpoints.load(path)
+    monkeypatch.setenv(checkpoint.TRUST_ENV, "1")
+    checkpoint.load(path)
     assert marker.exists()
 
 
@@ -113,5 +113,5 @@ def test_junk_and_truncated_files_are_refused_in_one_line(tmp_path, trained):
     raw = (trained / "weights" / "best.pt").read_bytes()
     cut.write_bytes(raw[:len(raw) // 2])
     for f in (junk, cut):
-        with pytest.raises(checkpoints.CheckpointRefused, match="not a PyTorch checkpoint"):
-            checkpoints.load(f)
+        with pytest.raises(checkpoint.CheckpointRefused, match="not a PyTorch checkpoint"):
+            checkpoint.load(f)
