@@ -305,6 +305,35 @@ def test_a_hosts_model_modules_come_from_the_registry(tmp_path, monkeypatch):
     assert type(hosts.torch_load(path)) is host.Layer
 
 
+def test_a_hosts_scripts_load_checkpoints_with_the_model_code_of_the_tree_they_run(tmp_path, monkeypatch):
+    """YOLOv7's test.py loads a checkpoint before anything imported models/yolo.py: the host imports it, because
+    this process runs that tree's models/common.py (never because the file names it)."""
+    from yolov5_shuffle.hosts._tree import TreeHost
+
+    pkg = tmp_path / "zz_tree_models"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "common.py").write_text("import torch\nclass Conv(torch.nn.Module): pass\n")
+    (pkg / "yolo.py").write_text("import torch\nfrom zz_tree_models.common import Conv\n"
+                                 "class Model(torch.nn.Module): pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for name in ("zz_tree_models", "zz_tree_models.common", "zz_tree_models.yolo"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    import zz_tree_models.yolo as yolo
+
+    path = tmp_path / "tree.pt"
+    torch.save({"model": yolo.Model()}, path)
+    del sys.modules["zz_tree_models.yolo"]  # as in test.py: models.common and models.experimental, not yolo
+
+    class ToyTree(TreeHost):
+        name, label, checkpoint_modules = "zz-tree", "a toy tree host", ("zz_tree_models.",)
+
+    monkeypatch.setattr(hosts, "_ADDED", [])
+    hosts.add(ToyTree())
+    assert type(hosts.torch_load(path)["model"]).__name__ == "Model"
+    assert "zz_tree_models.yolo" in sys.modules
+
+
 # --- formats, damaged files ------------------------------------------------------------------------------------
 
 def test_a_legacy_checkpoint_is_named_as_such(tmp_path):

@@ -116,9 +116,12 @@ def read_checkpoint(path: Path):
 
 def torch_load(f, map_location=None, **kwargs):
     """``torch.load`` as the hosts' own scripts call it (the vendor fix ``torch_load_safe`` rewrites every call to
-    this): a checkpoint from anyone, whose classes may be those of every host's model code already imported."""
+    this): a checkpoint from anyone, whose classes may be those of every host's model code, imported by the host
+    whose code this process runs."""
     from ..untrusted.checkpoint import load
 
+    for host in all_hosts():
+        host.import_code_in_use()
     return load(f, map_location=map_location, modules=model_modules(), **kwargs)
 
 

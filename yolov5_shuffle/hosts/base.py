@@ -133,6 +133,10 @@ class Host:
         for name in self.model_code:
             importlib.import_module(name)
 
+    def import_code_in_use(self) -> None:
+        """In a process running this host's own code (its scripts), import the rest of the code that defines its
+        layers, as its scripts' checkpoint loading expects (decided by what this process runs, never by a file)."""
+
     def load_checkpoint(self, path: Path):
         """(fused eval model in export form, {id: class name}, stride) of a training checkpoint of this host."""
         raise UserError(f"weights {path}: a {self.label} checkpoint; this command cannot load it")
