@@ -7,13 +7,15 @@ import os
 import pickle
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
 import torch
 
 from conftest import run_cli
-from yolov5_shuffle import checkpoints, hosts
+from yolov5_shuffle import hosts
+from yolov5_shuffle.untrusted import checkpoint
 
 
 class _Payload:
@@ -39,9 +41,9 @@ def payload(tmp_path):
 
 def test_our_safe_load_refuses_a_payload_naming_the_call_and_the_way_out(payload):
     path, marker = payload
-    with pytest.raises(checkpoints.CheckpointRefused, match="calls io.open.*YOLOV5_SHUFFLE_TRUST_CHECKPOINTS=1"):
-        checkpoints.load(path)
-    with pytest.raises(checkpoints.CheckpointRefused):
+    with pytest.raises(checkpoint.CheckpointRefused, match="calls io.open.*YOLOV5_SHUFFLE_TRUST_CHECKPOINTS=1"):
+        checkpoint.load(path)
+    with pytest.raises(checkpoint.CheckpointRefused):
         hosts.load_checkpoint(path)  # what `export` loads with
     assert not marker.exists()
 
@@ -49,14 +51,20 @@ def test_our_safe_load_refuses_a_payload_naming_the_call_and_the_way_out(payload
 def test_a_class_may_be_created_but_not_called(tmp_path):
     """A host Model called with a dict would eval the dict's strings; genuine pickles only create objects."""
     data = pickle.dumps(torch.nn.Conv2d, protocol=2)[:-1] + b"(I3\nI4\nI1\ntR."  # GLOBAL Conv2d, (3, 4, 1), REDUCE
-    names, made, called = checkpoints.scan(data)
-    assert "torch.nn.modules.conv.Conv2d" in called and not made
+    path = tmp_path / "called.pt"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("archive/data.pkl", data)
+        z.writestr("archive/version", "3\n")
+    with pytest.raises(checkpoint.CheckpointRefused, match="calls torch.nn.modules.conv.Conv2d"):
+        checkpoint.load(path)
+    torch.save({"conv": torch.nn.Conv2d(3, 4, 1)}, path)  # created by NEWOBJ, then given its state: loads
+    assert isinstance(checkpoint.load(path)["conv"], torch.nn.Conv2d)
 
 
 def test_trusting_a_file_is_explicit(payload, monkeypatch):
     path, marker = payload
-    monkeypatch.setenv(checkpoints.TRUST_ENV, "1")
-    checkpoints.load(path)
+    monkeypatch.setenv(checkpoint.TRUST_ENV, "1")
+    checkpoint.load(path)
     assert marker.exists()
 
 
@@ -82,7 +90,8 @@ def test_the_vendored_trees_own_scripts_refuse_a_payload(payload, yolo_root, dat
     path, marker = payload
     img = next((data.parent / "images" / "val").glob("*.jpg"))
     argv = [a.format(w=path, img=img, data=data) for a in args] + ["--project", str(tmp_path / "p")][:2 * (script != "export.py")]
-    env = {**os.environ, "PYTHONPATH": str(Path(yolo_root).parent)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(yolo_root).parent),
+                                                                      os.environ.get("PYTHONPATH")]))}
     r = subprocess.run([sys.executable, script, *argv], cwd=yolo_root, capture_output=True, text=True, env=env,
                        timeout=600)
     assert not marker.exists(), f"{script} ran the payload"
@@ -91,7 +100,7 @@ def test_the_vendored_trees_own_scripts_refuse_a_payload(payload, yolo_root, dat
 
 def test_a_genuine_checkpoint_loads_safely_here_and_in_the_vendored_tree(trained):
     best = trained / "weights" / "best.pt"
-    ckpt = checkpoints.load(best, map_location="cpu")
+    ckpt = hosts.read_checkpoint(best)
     assert type(ckpt["model"]).__name__ == "DetectionModel"
     model, names, stride = hosts.load_checkpoint(best)
     assert stride == 32 and names and model(torch.zeros(1, 3, 64, 64))[0].shape[-1] == 5 + len(names)
@@ -104,5 +113,5 @@ def test_junk_and_truncated_files_are_refused_in_one_line(tmp_path, trained):
     raw = (trained / "weights" / "best.pt").read_bytes()
     cut.write_bytes(raw[:len(raw) // 2])
     for f in (junk, cut):
-        with pytest.raises(checkpoints.CheckpointRefused, match="not a PyTorch checkpoint"):
-            checkpoints.load(f)
+        with pytest.raises(checkpoint.CheckpointRefused, match="not a PyTorch checkpoint"):
+            checkpoint.load(f)

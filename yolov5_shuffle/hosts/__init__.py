@@ -4,7 +4,9 @@ A module (or package) here that defines ``HOST`` (a :class:`base.Host`) is a hos
 file here (plus its configs in ``yolov5_shuffle/cfg/<dialect>``), or calling :func:`add` from a module of your own.
 Every question about a host goes through this registry: :func:`find` (whose tree is this folder),
 :func:`host_for` (whose config), :func:`host_for_checkpoint` (whose checkpoint), :func:`build`,
-:func:`load_checkpoint`. Each asks the hosts most specific first (``Host.priority``).
+:func:`load_checkpoint`, :func:`read_checkpoint`, :func:`model_modules` (whose classes a checkpoint may create)
+and :func:`torch_load` (the hosts' scripts' ``torch.load``). Each asks the hosts most specific first
+(``Host.priority``).
 
 Running a host tree's own scripts (which may vendor and patch the tree first) is
 :mod:`yolov5_shuffle.host_scripts`, above this package and ``patching``.
@@ -95,23 +97,49 @@ def host_for(cfg: str | Path) -> Host:
     raise UserError(f"config {cfg}: no host builds it")
 
 
+def model_modules() -> tuple[str, ...]:
+    """Where the hosts' pickled layers live (module prefixes, ``Host.checkpoint_modules``): the classes other than
+    torch's and ours that a checkpoint may create, once the host's code that defines them is imported."""
+    return tuple(dict.fromkeys(m for h in all_hosts() for m in h.checkpoint_modules))
+
+
 def host_for_checkpoint(path: Path) -> Host:
-    """The host that wrote a checkpoint, from the classes its pickle names (read, not unpickled); a file that is
-    not a checkpoint, or whose pickle would run code, is refused first (CheckpointRefused)."""
-    from ..checkpoints import check_calls, global_names
+    """The host that wrote a checkpoint, from the classes its pickle uses; a file that is not a checkpoint, or
+    whose pickle does what a genuine one never does, is refused first (CheckpointRefused), before anything (our
+    code, the host's scripts, ultralytics) loads it."""
+    from ..untrusted.checkpoint import check_calls
 
     path = Path(path)
     if not path.is_file():
         raise UserError(f"weights {path}: no such file ({path.resolve()})" if not path.exists()
                         else f"weights {path}: not a file")
-    names = global_names(path)
+    names = check_calls(path, modules=model_modules())
     owner = next((h for h in all_hosts() if h.owns_checkpoint(names)), None)
-    if owner is None or owner.scripts:  # a file we would load (here or in the host's scripts): no code in it
-        check_calls(path)
     if owner is None:
         raise UserError(f"weights {path}: not a training checkpoint of a host we know "
                         f"({', '.join(h.label for h in all_hosts())}): it holds no YOLO model")
     return owner
+
+
+def read_checkpoint(path: Path):
+    """A host's whole training checkpoint (the dict its trainer saved), loaded as a stranger's file once the host
+    has imported the code that defines its layers."""
+    from ..untrusted.checkpoint import load
+
+    owner = host_for_checkpoint(path)
+    owner.import_model_code()
+    return load(Path(path), map_location="cpu", modules=owner.checkpoint_modules)
+
+
+def torch_load(f, map_location=None, **kwargs):
+    """``torch.load`` as the hosts' own scripts call it (the vendor fix ``torch_load_safe`` rewrites every call to
+    this): a checkpoint from anyone, whose classes may be those of every host's model code, imported by the host
+    whose code this process runs."""
+    from ..untrusted.checkpoint import load
+
+    for host in all_hosts():
+        host.import_code_in_use()
+    return load(f, map_location=map_location, modules=model_modules(), **kwargs)
 
 
 def build(cfg: str | Path, nc: int | None = 80, fused: bool = True):

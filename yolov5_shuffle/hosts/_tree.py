@@ -6,8 +6,10 @@ module says how its tree is imported and recognised; building and loading checkp
 from __future__ import annotations
 
 import contextlib
+import importlib
 import io
 import logging
+import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -85,12 +87,22 @@ class TreeHost(Host):
             model = yolo.Model(str(path), ch=3, nc=nc)
             return export_form(model, self.heads) if fused else model
 
-    def load_checkpoint(self, path: Path):
-        from .. import checkpoints
+    def import_model_code(self) -> None:
+        self.import_yolo()  # the tree's models.yolo imports every layer module its checkpoints name
 
-        self.import_yolo()  # the classes the checkpoint pickles, importable and patched
+    def import_code_in_use(self) -> None:
+        """A tree whose models/common.py this process runs gets its models/yolo.py too: YOLOv7's scripts load
+        checkpoints (models/experimental.py) before anything imports it."""
+        for prefix in self.checkpoint_modules:
+            if f"{prefix}common" in sys.modules and f"{prefix}yolo" not in sys.modules:
+                importlib.import_module(f"{prefix}yolo")
+
+    def load_checkpoint(self, path: Path):
+        from ..untrusted.checkpoint import load
+
+        self.import_model_code()  # the classes the checkpoint pickles, imported and patched
         with quiet(self.loggers):
-            ckpt = checkpoints.load(path, map_location="cpu", modules=self.checkpoint_modules)
+            ckpt = load(path, map_location="cpu", modules=self.checkpoint_modules)
         model = None
         if isinstance(ckpt, dict):
             model = ckpt["ema"] if ckpt.get("ema") is not None else ckpt.get("model")

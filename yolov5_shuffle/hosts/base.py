@@ -62,6 +62,7 @@ class Host:
     release_weights: re.Pattern | None = None  # names its train.py downloads from the host's releases
     import_name: str = ""  # a tree that imports itself by this name (its folder's), from the folder above it
     command: str = ""  # its own command line, passed through as ``yolov5-shuffle <command>`` (run_command)
+    model_code: tuple[str, ...] = ()  # modules that define its layers, imported before loading its checkpoints
 
     # --- source trees (patch, vendor) -----------------------------------------------------------------
     def recognise(self, path: Path) -> Tree | None:
@@ -127,6 +128,18 @@ class Host:
     def owns_checkpoint(self, names: set[str]) -> bool:
         """Whether a checkpoint whose pickle names these globals (``module.Class``) was written by this host."""
         return any(n.startswith(self.checkpoint_modules) for n in names) if self.checkpoint_modules else False
+
+    def import_model_code(self) -> None:
+        """Import the code that defines this host's layers: a checkpoint's classes resolve only from modules
+        already imported (loading one never imports what the file names)."""
+        import importlib
+
+        for name in self.model_code:
+            importlib.import_module(name)
+
+    def import_code_in_use(self) -> None:
+        """In a process running this host's own code (its scripts), import the rest of the code that defines its
+        layers, as its scripts' checkpoint loading expects (decided by what this process runs, never by a file)."""
 
     def load_checkpoint(self, path: Path):
         """(fused eval model in export form, {id: class name}, stride) of a training checkpoint of this host."""

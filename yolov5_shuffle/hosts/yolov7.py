@@ -53,6 +53,7 @@ class YOLOv7(TreeHost):
     config_prefixes = ("yolov7",)
     config_dest = "cfg/training"
     scripts = {"train": "train.py", "val": "test.py", "detect": "detect.py"}
+    checkpoint_modules = ("models.",)  # its layers: models.common, models.experimental, models.yolo
     fixes = ("pkg_resources", "font_getsize", "np_trapz", "np_aliases", "torch_load_safe", "onnx_export_dynamo",
              "yolov7_data_yaml", "yolov7_foreign_cache", "yolov7_attempt_download", "yolov7_simplify_onnxslim",
              "meshgrid_indexing", "model_yaml_data")

@@ -52,12 +52,9 @@ def read_results(run: Path) -> dict:
 
 
 def count_params(weights: Path) -> int:
-    """Parameters of a trained checkpoint's model (unfused), loaded with the layers of the host that wrote it."""
-    from .. import checkpoints
-    from ..hosts import host_for_checkpoint
+    from ..hosts import read_checkpoint
 
-    modules = host_for_checkpoint(weights).checkpoint_modules
-    ckpt = checkpoints.load(weights, map_location="cpu", modules=modules)
+    ckpt = read_checkpoint(weights)
     model = ckpt.get("ema") or ckpt["model"]
     return sum(p.numel() for p in model.parameters())
 

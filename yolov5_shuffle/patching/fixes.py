@@ -203,8 +203,8 @@ def fix_np_aliases(root: Path) -> int:
 
 @fix
 def fix_torch_load_safe(root: Path) -> int:
-    """UnpicklingError 'Weights only load failed' (torch >= 2.6 defaults weights_only=True) loading the host's own checkpoints, and a stranger's .pt running code once weights_only=False: every torch.load goes through yolov5_shuffle.checkpoints.load (weights_only with the allowlist of genuine checkpoints; YOLOV5_SHUFFLE_TRUST_CHECKPOINTS=1 for a trusted other file). yolov5-pypi-7.0, yolov5-pypi-6.0, yolov5-master, yolov7."""
-    return _sub(root, r"(?<![\w.])torch\.load\(", "__import__('yolov5_shuffle.checkpoints').checkpoints.load(")
+    """UnpicklingError 'Weights only load failed' (torch >= 2.6 defaults weights_only=True) loading the host's own checkpoints, and a stranger's .pt running code once weights_only=False: every torch.load goes through yolov5_shuffle.hosts.torch_load, the untrusted-checkpoint loader (yolov5_shuffle.untrusted.checkpoint: only torch's tensor-rebuild calls, classes of torch, ours and the hosts' loaded model code created, never called; YOLOV5_SHUFFLE_TRUST_CHECKPOINTS=1 for a trusted other file). yolov5-pypi-7.0, yolov5-pypi-6.0, yolov5-master, yolov7."""
+    return _sub(root, r"(?<![\w.])torch\.load\(", "__import__('yolov5_shuffle.hosts').hosts.torch_load(")
 
 
 _MODEL_YAML = "__import__('yolov5_shuffle.untrusted.model_yaml', fromlist=['read_model_yaml'])"

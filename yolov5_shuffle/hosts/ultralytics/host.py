@@ -13,7 +13,7 @@ from pathlib import Path
 from ...errors import UserError
 from ..base import Host, PatchError
 from .config_lookup import DIALECT, resolve_config
-from .safe_load import CHECKPOINT_CALLS, MODEL_MODULES
+from .safe_load import CHECKPOINT_MODULES
 
 PUBLIC_MODULE = "yolov5_shuffle.ultralytics"  # the one import that registers; ``python -m`` it: ``yolo`` registered
 # The recipe's knobs that ultralytics shares with YOLOv5 (its loss gains are its own, by design).
@@ -32,10 +32,8 @@ class Ultralytics(Host):
     label = "the ultralytics package (YOLOv8, YOLO11, RT-DETR)"
     dialect = DIALECT
     config_prefixes = ("yolov8", "yolo11", "rtdetr")
-    checkpoint_modules = ("ultralytics.",)
-    model_modules = MODEL_MODULES  # where its pickled layers live: created (never called) when loading
-    # What its genuine checkpoints call besides: train args (model.args) as a namespace, until strip_optimizer
-    checkpoint_calls = CHECKPOINT_CALLS
+    checkpoint_modules = CHECKPOINT_MODULES  # its layers, and the train-args namespace its checkpoints hold
+    model_code = ("ultralytics.nn.tasks",)
     priority = 20
     scripts: dict = {}  # no train.py/detect.py: its CLI is `yolov5-shuffle yolo ...`
     command = "yolo"

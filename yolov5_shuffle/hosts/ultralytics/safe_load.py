@@ -4,10 +4,9 @@ Every ultralytics path to a ``.pt`` (``torch_safe_load``, hence ``load_checkpoin
 AutoBackend, the trainer's ``pretrained``/``resume``/final validation, ``strip_optimizer``) calls
 ``torch_load`` from ``ultralytics/utils/patches.py``, which unpickles freely: a file naming ultralytics classes
 could run any code. :func:`safe_loading` swaps that name, in ``patches`` and in every loaded ultralytics module
-that imported it, for :func:`yolov5_shuffle.checkpoints.load` (weights_only plus an allowlist: torch and our
-layers, ultralytics' model classes created but never called, and the one plain class its checkpoints rebuild
-by a call, ``IterableSimpleNamespace``: the train arguments) and puts the original back on exit. Not done
-at registration: in Python ``YOLO("x.pt")`` keeps ultralytics' own loader (``ULTRALYTICS_SAFE_LOAD=1`` restricts
+that imported it, for :func:`yolov5_shuffle.untrusted.checkpoint.load` (calls only to torch's rebuild
+functions, checked; torch's and our layers and ultralytics' classes created, never called, the train-arguments
+namespace included) and puts the original back on exit. Not done at registration: in Python ``YOLO("x.pt")`` keeps ultralytics' own loader (``ULTRALYTICS_SAFE_LOAD=1`` restricts
 it), unless the caller wraps it in :func:`safe_loading`.
 """
 
@@ -17,9 +16,11 @@ import contextlib
 import sys
 import threading
 
-from ...checkpoints import load
-MODEL_MODULES = ("ultralytics.nn.",)  # where its pickled layers live: created (never called) when loading
-CHECKPOINT_CALLS = ("ultralytics.utils.IterableSimpleNamespace",)  # train args, rebuilt by a call until strip_optimizer
+from ...untrusted.checkpoint import load
+
+# where its pickled classes live: layers (ultralytics.nn) and the train-args namespace (ultralytics.utils), created
+# by the loader, never called with arguments
+CHECKPOINT_MODULES = ("ultralytics.",)
 _LOCK = threading.Lock()
 
 
@@ -27,7 +28,7 @@ def safe_torch_load(f, map_location=None, **kwargs):
     """ultralytics' ``torch_load(f, map_location=..., weights_only=...)``, through our loader (``weights_only`` and
     ``pickle_module`` are ours to decide, so they are dropped)."""
     kwargs.pop("pickle_module", None)
-    return load(f, map_location=map_location, modules=MODEL_MODULES, calls=CHECKPOINT_CALLS, **kwargs)
+    return load(f, map_location=map_location, modules=CHECKPOINT_MODULES, **kwargs)
 
 
 def _holders(name: str, value) -> list:
