@@ -25,7 +25,7 @@ import torch  # noqa: E402
 
 from conftest import REPO, run_cli  # noqa: E402
 from errors_support import write_image  # noqa: E402
-from yolov5_shuffle.checkpoints import CheckpointRefused  # noqa: E402
+from yolov5_shuffle.untrusted.checkpoint import CheckpointRefused  # noqa: E402
 from yolov5_shuffle.dataset import make_dataset  # noqa: E402
 from yolov5_shuffle.hosts.ultralytics.safe_load import safe_loading  # noqa: E402
 
