@@ -254,6 +254,40 @@ def test_a_numpy_array_is_never_allocated_from_a_shape_the_file_gives(tmp_path):
     assert out["genuine"].tolist() == [0.0, 1.0, 2.0] and out["scalar"] == 0.5
 
 
+class LyingObjectDtype:
+    """Pickles as numpy's object dtype with its object flag cleared: numpy's __setstate__ takes any flags."""
+
+    def __reduce__(self):
+        import numpy
+
+        return numpy.dtype, ("O8", False, True), (3, "|", None, None, None, 8, 8, 0)
+
+
+class ArrayOfPointers:
+    """Pickles as an array of that dtype whose data are 8 bytes from the file: read, a pointer to 0x4141..."""
+
+    def __reduce__(self):
+        import numpy
+
+        core = numpy._core.multiarray if hasattr(numpy, "_core") else numpy.core.multiarray
+        return core._reconstruct, (numpy.ndarray, (0,), b"b"), (1, (1,), LyingObjectDtype(), False, b"A" * 8)
+
+
+def test_a_numpy_dtype_keeps_the_state_its_code_gives_it(tmp_path):
+    """A dtype's flags and itemsize in the file are never taken: genuine arrays of every kind still load."""
+    import numpy
+
+    path = tmp_path / "pointers.pt"
+    torch.save({"a": ArrayOfPointers()}, path)
+    with pytest.raises(Refused, match=r"gives a numpy dtype a state other than its own"):
+        checkpoint.load(path)
+    genuine = {"f": numpy.arange(3.0), "big": numpy.arange(3, dtype=">i4"), "u": numpy.array(["ab", "c"]),
+               "o": numpy.array([1, "x"], dtype=object), "v": numpy.zeros(2, dtype="V3"), "s": numpy.float32(2)}
+    torch.save(genuine, path)
+    out, plain = checkpoint.load(path), torch.load(path, weights_only=False)
+    assert all(out[k].dtype == plain[k].dtype and out[k].tolist() == v.tolist() for k, v in genuine.items())
+
+
 # --- nothing a file names is imported ------------------------------------------------------------------------
 
 class ImportRecorder(importlib.abc.MetaPathFinder):
