@@ -213,7 +213,7 @@ def update_json(path: Path, merge: Callable[[Any], Any], check: Callable[[Any], 
     with locked(path):
         try:
             old = json.loads(path.read_text()) if path.is_file() else None
-        except (ValueError, UnicodeDecodeError) as e:
+        except (ValueError, UnicodeDecodeError, RecursionError) as e:  # RecursionError: nested too deep
             raise UserError(f"{path}: not a JSON file ({e}); move it away or choose another folder") from None
         new = merge(old)
         if check is not None:
