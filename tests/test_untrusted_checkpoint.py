@@ -288,6 +288,22 @@ def test_a_numpy_dtype_keeps_the_state_its_code_gives_it(tmp_path):
     assert all(out[k].dtype == plain[k].dtype and out[k].tolist() == v.tolist() for k, v in genuine.items())
 
 
+class HugeSize:
+    """Pickles as torch.Size((2**64,)): torch builds it, and any use of it then fails (it overflows int64)."""
+
+    def __reduce__(self):
+        return torch.Size, ((1 << 64,),)
+
+
+def test_sizes_and_strides_are_int64s(tmp_path):
+    path = tmp_path / "size.pt"
+    torch.save({"shape": HugeSize()}, path)
+    with pytest.raises(Refused, match=r"calls torch\.Size with other than a tuple of sizes"):
+        checkpoint.load(path)
+    torch.save({"shape": torch.Size((3, (1 << 63) - 1))}, path)
+    assert checkpoint.load(path)["shape"] == torch.Size((3, (1 << 63) - 1))
+
+
 # --- nothing a file names is imported ------------------------------------------------------------------------
 
 class ImportRecorder(importlib.abc.MetaPathFinder):

@@ -431,7 +431,7 @@ def _bad(r: _Unpickler, func, why: str) -> None:
 
 
 def _ints(x, limit: int = 64) -> bool:
-    return type(x) in (tuple, list) and len(x) <= limit and all(type(i) is int and i >= 0 for i in x)
+    return type(x) in (tuple, list) and len(x) <= limit and all(type(i) is int and 0 <= i < 1 << 63 for i in x)
 
 
 def _plain_state(state) -> bool:
