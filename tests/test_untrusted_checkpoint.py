@@ -304,6 +304,18 @@ def test_sizes_and_strides_are_int64s(tmp_path):
     assert checkpoint.load(path)["shape"] == torch.Size((3, (1 << 63) - 1))
 
 
+def test_the_yolo_route_drops_a_dataset_url_a_checkpoint_names(tmp_path):
+    """ultralytics' val/train use a checkpoint's train_args['data'] when data= is not given: a URL there would be
+    downloaded and its yaml's download: script run. Local paths and dataset names are kept."""
+    from yolov5_shuffle.hosts.ultralytics.safe_load import safe_torch_load
+
+    path = tmp_path / "url.pt"
+    torch.save({"train_args": {"data": "https://example.invalid/evil.yaml", "imgsz": 64}}, path)
+    assert safe_torch_load(path)["train_args"] == {"imgsz": 64}
+    torch.save({"train_args": {"data": "coco8.yaml", "imgsz": 64}}, path)
+    assert safe_torch_load(path)["train_args"]["data"] == "coco8.yaml"
+
+
 # --- nothing a file names is imported ------------------------------------------------------------------------
 
 class ImportRecorder(importlib.abc.MetaPathFinder):
