@@ -167,3 +167,16 @@ def test_threads_of_one_process_adding_rows_to_one_table_lose_none(tmp_path):
     for t in threads:
         t.join()
     assert len(set(json.loads(table.read_text())["rows"])) == 120
+
+
+def test_a_lock_file_that_is_a_link_is_refused_and_its_target_never_created(tmp_path):
+    """A folder from someone else may hold .<name>.lock as a dangling link: opening it to lock would create the
+    file it points to, anywhere."""
+    outside = tmp_path / "outside" / "created"
+    outside.parent.mkdir()
+    folder = tmp_path / "export"
+    folder.mkdir()
+    (folder / ".report.json.lock").symlink_to(outside)
+    with pytest.raises(UserError, match=r"report.json: cannot lock it: .*\.report\.json\.lock is a link"):
+        outputs.update_json(folder / "report.json", lambda old: {"a": 1})
+    assert not outside.exists() and not (folder / "report.json").exists()

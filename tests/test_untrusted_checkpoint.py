@@ -258,6 +258,68 @@ def test_a_numpy_array_is_never_allocated_from_a_shape_the_file_gives(tmp_path):
     assert out["genuine"].tolist() == [0.0, 1.0, 2.0] and out["scalar"] == 0.5
 
 
+class LyingObjectDtype:
+    """Pickles as numpy's object dtype with its object flag cleared: numpy's __setstate__ takes any flags."""
+
+    def __reduce__(self):
+        import numpy
+
+        return numpy.dtype, ("O8", False, True), (3, "|", None, None, None, 8, 8, 0)
+
+
+class ArrayOfPointers:
+    """Pickles as an array of that dtype whose data are 8 bytes from the file: read, a pointer to 0x4141..."""
+
+    def __reduce__(self):
+        import numpy
+
+        core = numpy._core.multiarray if hasattr(numpy, "_core") else numpy.core.multiarray
+        return core._reconstruct, (numpy.ndarray, (0,), b"b"), (1, (1,), LyingObjectDtype(), False, b"A" * 8)
+
+
+def test_a_numpy_dtype_keeps_the_state_its_code_gives_it(tmp_path):
+    """A dtype's flags and itemsize in the file are never taken: genuine arrays of every kind still load."""
+    import numpy
+
+    path = tmp_path / "pointers.pt"
+    torch.save({"a": ArrayOfPointers()}, path)
+    with pytest.raises(Refused, match=r"gives a numpy dtype a state other than its own"):
+        checkpoint.load(path)
+    genuine = {"f": numpy.arange(3.0), "big": numpy.arange(3, dtype=">i4"), "u": numpy.array(["ab", "c"]),
+               "o": numpy.array([1, "x"], dtype=object), "v": numpy.zeros(2, dtype="V3"), "s": numpy.float32(2)}
+    torch.save(genuine, path)
+    out, plain = checkpoint.load(path), torch.load(path, weights_only=False)
+    assert all(out[k].dtype == plain[k].dtype and out[k].tolist() == v.tolist() for k, v in genuine.items())
+
+
+class HugeSize:
+    """Pickles as torch.Size((2**64,)): torch builds it, and any use of it then fails (it overflows int64)."""
+
+    def __reduce__(self):
+        return torch.Size, ((1 << 64,),)
+
+
+def test_sizes_and_strides_are_int64s(tmp_path):
+    path = tmp_path / "size.pt"
+    torch.save({"shape": HugeSize()}, path)
+    with pytest.raises(Refused, match=r"calls torch\.Size with other than a tuple of sizes"):
+        checkpoint.load(path)
+    torch.save({"shape": torch.Size((3, (1 << 63) - 1))}, path)
+    assert checkpoint.load(path)["shape"] == torch.Size((3, (1 << 63) - 1))
+
+
+def test_the_yolo_route_drops_a_dataset_url_a_checkpoint_names(tmp_path):
+    """ultralytics' val/train use a checkpoint's train_args['data'] when data= is not given: a URL there would be
+    downloaded and its yaml's download: script run. Local paths and dataset names are kept."""
+    from yolov5_shuffle.hosts.ultralytics.safe_load import safe_torch_load
+
+    path = tmp_path / "url.pt"
+    torch.save({"train_args": {"data": "https://example.invalid/evil.yaml", "imgsz": 64}}, path)
+    assert safe_torch_load(path)["train_args"] == {"imgsz": 64}
+    torch.save({"train_args": {"data": "coco8.yaml", "imgsz": 64}}, path)
+    assert safe_torch_load(path)["train_args"]["data"] == "coco8.yaml"
+
+
 # --- nothing a file names is imported ------------------------------------------------------------------------
 
 class ImportRecorder(importlib.abc.MetaPathFinder):

@@ -116,3 +116,15 @@ def test_detect_on_a_zero_byte_video_says_so_in_one_line(onnx_model, tmp_path):
     r = run_cli("detect", "--weights", onnx_model, "--source", tmp_path / "empty.mp4", "--project", tmp_path / "r")
     assert r.returncode == 2
     assert_one_line(r.stderr, "detect", "not a readable video (OpenCV cannot open it or read a frame: empty file)")
+
+
+@pytest.mark.parametrize("text,fragment", [("imgsz: " + "9" * 5000, "Exceeds the limit"),
+                                           ("imgsz: 640\nsaved: 2001-13-01", "month must be in 1..12")])
+def test_a_value_yaml_cannot_construct_is_one_refusal_naming_the_file(tmp_path, text, fragment):
+    """A number of more digits than Python converts, or a date with a 13th month: the YAML constructor's ValueError
+    is the file's fault, never an internal error."""
+    path = tmp_path / "metadata.yaml"
+    path.write_text(text)
+    with pytest.raises(MetadataError, match=f"export metadata: {path}: a value that cannot be read") as e:
+        read_metadata(path)
+    assert fragment in str(e.value) and "\n" not in str(e.value)

@@ -115,6 +115,27 @@ def test_string_arguments_are_literals_known_names_or_plain_words(arg):
         check_model_dict(d, "m.yaml")
 
 
+@pytest.mark.parametrize("arg", ["select_device", "os", "os-nearest"])
+def test_a_plain_word_argument_is_never_a_name_the_hosts_eval_resolves(arg):
+    """parse_model evals a plain word in its module's globals: a word the host defines is its function or module
+    handed to the layer (nn.TransformerEncoderLayer calls an activation argument), never a string."""
+    import os
+
+    import torch.nn as nn
+
+    from yolov5_shuffle.untrusted.model_yaml import check_in_namespace
+
+    namespace = {"Conv": nn.Conv2d, "select_device": print, "os": os, "nn": nn, "nc": 2}
+    for ok in ("nearest", "nc", "None", "nearest-exact"):
+        d = {"backbone": [[-1, 1, "Conv", [16, 3, 2]]], "head": [[-1, 1, "Conv", [64, 1, 1, ok]]]}
+        check_in_namespace(d, "m.yaml", namespace)
+    d["head"][0][3] = [64, 1, 1, arg]
+    with pytest.raises(ConfigError, match=r"m.yaml: layer 1 Conv: argument 3 .* is a name the host's model code "
+                                          "defines") as e:
+        check_in_namespace(d, "m.yaml", namespace)
+    assert "\n" not in str(e.value)
+
+
 @pytest.mark.parametrize("module,fragment", [
     ("nn.Upsample.__init__", "unknown module 'nn.Upsample.__init__' (not in torch.nn)"),
     ("__import__", "is not a layer name"),

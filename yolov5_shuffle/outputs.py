@@ -171,8 +171,13 @@ def locked(target: Path, *, wait: bool = True):
         return
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o666)  # read-only is enough for flock: another user's too
+        # read-only is enough for flock (another user's too); never through a link: a dangling one would create
+        # its target wherever it points
+        fd = os.open(path, os.O_RDONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o666)
     except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise UserError(f"{target}: cannot lock it: {path} is a link, not a lock file of ours; remove it "
+                            "and run again") from None
         raise UserError(f"{target}: cannot lock it ({path}: {e.strerror}); is its folder writable?") from None
     try:
         try:
@@ -213,7 +218,7 @@ def update_json(path: Path, merge: Callable[[Any], Any], check: Callable[[Any], 
     with locked(path):
         try:
             old = json.loads(path.read_text()) if path.is_file() else None
-        except (ValueError, UnicodeDecodeError) as e:
+        except (ValueError, UnicodeDecodeError, RecursionError) as e:  # RecursionError: nested too deep
             raise UserError(f"{path}: not a JSON file ({e}); move it away or choose another folder") from None
         new = merge(old)
         if check is not None:

@@ -95,7 +95,7 @@ def check_folder(out: Path, meta: dict) -> dict | None:
                             f"(its {METADATA}); a folder holds one checkpoint at one size: choose another --out")
         try:
             return json.loads((out / REPORT_JSON).read_text())
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):
             return None
     if out.is_dir():
         foreign = [p.name for p in out.iterdir() if not p.name.startswith(".") and runtimes.for_artefact(p)]

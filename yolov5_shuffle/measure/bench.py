@@ -185,7 +185,7 @@ def read_accuracy(accuracy_files: list[Path]) -> dict[str, float]:
                 acc.setdefault(s["cfg"], s["mAP50"])
         except OSError as e:
             raise UserError(f"--accuracy {f}: cannot read it ({e.strerror or e})") from None
-        except (ValueError, TypeError, KeyError, AttributeError):
+        except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
             raise UserError(f"--accuracy {f}: not a learning.json of `yolov5-shuffle learn --out` "
                             "(JSON with a list of rows holding cfg and mAP50)") from None
     return acc

@@ -225,7 +225,7 @@ def load_rows(path: Path) -> list[dict]:
     try:
         with user_path("yardstick table", path):
             table = json.loads(Path(path).read_text())
-    except (ValueError, UnicodeDecodeError) as e:
+    except (ValueError, UnicodeDecodeError, RecursionError) as e:  # RecursionError: nested too deep
         raise UserError(f"{path}: not a yardstick table ({e}); nothing was written") from None
     return table_rows(table, path)
 
@@ -249,7 +249,7 @@ def recover(job: Job, recipe: Recipe, device: str) -> dict | None:
     try:
         done = json.loads((job.project / FINISHED).read_text())
         job.returncode, job.started, job.ended = 0, 0.0, float(done["train_s"])
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
         return None
     return row_of(job, recipe, device)[0]
 

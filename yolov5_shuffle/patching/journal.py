@@ -189,7 +189,7 @@ def read(root: Path, allowed: dict[str, bytes | None]) -> list[Entry] | None:
         return None
     try:
         m = json.loads(_saved(journal, MANIFEST, MAX_MANIFEST))
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested too deep
         raise _refused(journal, f"its {MANIFEST} is not JSON") from None
     if not isinstance(m, dict) or set(m) != {"format", "folder", "entries"} or m["format"] != FORMAT:
         raise _refused(journal, f"its {MANIFEST} is not one this version of yolov5-shuffle writes")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from ..errors import UserError
+from ..errors import UserError, one_line
 
 _KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
           (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
@@ -116,3 +116,5 @@ def load_yaml(path: Path, what: str, *, limit: int, max_nodes: int, max_depth: i
         return yaml.load(text, Loader=_LOADER)
     except yaml.YAMLError as e:
         raise error(f"not a YAML {what}: {path}: not valid YAML ({yaml_problem(e)})") from None
+    except ValueError as e:  # a value its constructor cannot build: an int of over 4300 digits, a 13th month
+        raise error(f"not a YAML {what}: {path}: a value that cannot be read ({one_line(e, 120)})") from None

@@ -252,8 +252,7 @@ class _Unpickler(pickle._Unpickler):
         elif type(inst) is numpy.ndarray:
             _check_array_state(self, state)
         elif isinstance(inst, numpy.dtype):
-            if not (type(state) is tuple and len(state) in (8, 9) and state[2:5] == (None, None, None)):
-                self._refuse("gives a numpy dtype a structured or unknown state")
+            _check_dtype_state(self, inst, state)
         else:
             self._refuse(f"sets the state of {_name(inst)}")
         pickle._Unpickler.load_build(self)
@@ -432,7 +431,7 @@ def _bad(r: _Unpickler, func, why: str) -> None:
 
 
 def _ints(x, limit: int = 64) -> bool:
-    return type(x) in (tuple, list) and len(x) <= limit and all(type(i) is int and i >= 0 for i in x)
+    return type(x) in (tuple, list) and len(x) <= limit and all(type(i) is int and 0 <= i < 1 << 63 for i in x)
 
 
 def _plain_state(state) -> bool:
@@ -536,6 +535,16 @@ def _check_reconstruct(r, func, args) -> None:
     if not (len(args) == 3 and args[0] is numpy.ndarray and type(args[1]) is tuple and args[1] == (0,)
             and type(args[2]) is bytes and len(args[2]) <= 8):  # any other shape is allocated right here
         _bad(r, func, "with other than numpy.ndarray and an empty shape")
+
+
+def _check_dtype_state(r: _Unpickler, dtype, state) -> None:
+    """A dtype's (version, byteorder, subarray, names, fields, itemsize, alignment, flags): the state the fresh dtype
+    of that code already has, but for its byte order. numpy takes any itemsize and flags it is given: an object
+    dtype without its object flag makes an array of pointers from the file's bytes (read: a crash, or worse)."""
+    own = dtype.__reduce__()[2]
+    if not (type(state) is tuple and len(state) == len(own) == 8 and state[0] == own[0] and state[2:] == own[2:]
+            and state[1] in ("<", ">", "|", "=")):
+        r._refuse("gives a numpy dtype a state other than its own (fields, itemsize or flags)")
 
 
 def _check_array_state(r: _Unpickler, state) -> None:

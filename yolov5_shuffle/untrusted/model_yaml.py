@@ -57,9 +57,11 @@ def read_model_yaml(path: Path, what: str = "model config") -> object:
                              error=ConfigError)
 
 
-def check_model_dict(d: object, source: str, layers: Collection[str] | None = None) -> None:
+def check_model_dict(d: object, source: str, layers: Collection[str] | None = None,
+                     bound: Collection[str] = ()) -> None:
     """Refuse (ConfigError naming ``source`` and the layer or key) a model dict holding anything but literals and
-    known names. ``layers``: the plain module names the host builds (None: any name that passes the rest)."""
+    known names. ``layers``: the plain module names the host builds (None: any name that passes the rest);
+    ``bound``: the names the host's ``eval`` resolves (its module's globals), never a plain word's."""
     _check_plain(d, source)
     if not isinstance(d, dict):
         raise ConfigError(f"not a YAML model config: {source} (expected a mapping with backbone and head, got "
@@ -72,7 +74,7 @@ def check_model_dict(d: object, source: str, layers: Collection[str] | None = No
         raise ConfigError(f"model config {source}: activation {_short.repr(act)} is not nn.<Activation>(literal "
                           "arguments) (e.g. nn.SiLU(), nn.LeakyReLU(0.1)); a model yaml is data, not code")
     for i, row in enumerate(d["backbone"] + d["head"]):
-        _check_row(row, f"{source}: layer {i}", layers)
+        _check_row(row, f"{source}: layer {i}", layers, bound)
 
 
 def layer_names(namespace: Mapping[str, object]) -> set[str]:
@@ -85,7 +87,7 @@ def layer_names(namespace: Mapping[str, object]) -> set[str]:
 def check_in_namespace(d: object, source: str, namespace: Mapping[str, object]) -> None:
     """:func:`check_model_dict` against the layers of the namespace a host's parse_model resolves names in (what a
     vendored ``Model.__init__`` and our ultralytics registration call before building)."""
-    check_model_dict(d, source, layer_names(namespace))
+    check_model_dict(d, source, layer_names(namespace), namespace.keys())
 
 
 def _check_plain(d: object, source: str) -> None:
@@ -111,7 +113,7 @@ def _int(v) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-def _check_row(row, where: str, layers) -> None:
+def _check_row(row, where: str, layers, bound: Collection[str] = ()) -> None:
     if not isinstance(row, (list, tuple)) or len(row) != 4:
         raise ConfigError(f"{where}: expected a row [from, number, module, args], got {_short.repr(row)}")
     f, n, m, args = row
@@ -125,7 +127,11 @@ def _check_row(row, where: str, layers) -> None:
     if not isinstance(args, list):
         raise ConfigError(f"{where} {m}: args must be a list, got {_short.repr(args)}")
     for j, a in enumerate(args):
-        if isinstance(a, str) and not _is_data_string(a):
+        if isinstance(a, str) and any(w in bound for w in a.split("-")) and a not in RESOLVED_NAMES:
+            raise ConfigError(f"{where} {m}: argument {j} {_short.repr(a)} is a name the host's model code defines "
+                              "(a function or module there), which its eval would hand to the layer; a model yaml is "
+                              "data, not code")
+        if isinstance(a, str) and not _is_data_string(a, bound):
             raise ConfigError(f"{where} {m}: argument {j} {_short.repr(a)} is not a literal, one of the names "
                               f"{', '.join(sorted(RESOLVED_NAMES))}, a plain word or nn.<Activation>(literal "
                               "arguments); a model yaml is data, not code")
@@ -193,15 +199,16 @@ def _is_literal(s: str) -> bool:
         return False
 
 
-def _is_data_string(s: str) -> bool:
-    """What eval turns into data: a literal, a resolved name, a plain word (hyphens allowed: 'nearest-exact'), an
+def _is_data_string(s: str, bound: Collection[str] = ()) -> bool:
+    """What eval turns into data: a literal, a resolved name, a plain word (hyphens allowed: 'nearest-exact') that
+    is not a name in ``bound`` (eval would hand over the host's function or module: ``select_device``), an
     activation call with literal arguments."""
     if len(s) > MAX_ARG_CHARS:
         return False
     if _is_literal(s) or s in RESOLVED_NAMES:
         return True
     words = s.split("-")
-    if all(_is_plain_name(w) and not hasattr(builtins, w) for w in words) and (
+    if all(_is_plain_name(w) and not hasattr(builtins, w) and w not in bound for w in words) and (
             len(words) == 1 or not any(w in RESOLVED_NAMES for w in words)):
         return True
     return _is_activation_call(s)

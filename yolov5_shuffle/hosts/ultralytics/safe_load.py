@@ -28,7 +28,17 @@ def safe_torch_load(f, map_location=None, **kwargs):
     """ultralytics' ``torch_load(f, map_location=..., weights_only=...)``, through our loader (``weights_only`` and
     ``pickle_module`` are ours to decide, so they are dropped)."""
     kwargs.pop("pickle_module", None)
-    return load(f, map_location=map_location, modules=CHECKPOINT_MODULES, **kwargs)
+    return _without_remote_data(load(f, map_location=map_location, modules=CHECKPOINT_MODULES, **kwargs))
+
+
+def _without_remote_data(ckpt):
+    """The checkpoint without a ``train_args['data']`` that is a URL: ultralytics validates or trains on that
+    dataset when ``data=`` is not given, downloading its yaml and running the yaml's ``download:`` script, so a
+    checkpoint from anyone would run code from wherever it points. Its own dataset paths and names are kept."""
+    args = ckpt.get("train_args") if isinstance(ckpt, dict) else None
+    if isinstance(args, dict) and isinstance(args.get("data"), str) and "://" in args["data"]:
+        del args["data"]
+    return ckpt
 
 
 def _holders(name: str, value) -> list:
