@@ -195,6 +195,7 @@ def test_missing_or_malformed_data_yaml(tmp_path):
     assert r.returncode == 2 and "missing key(s) val, names" in r.stderr
 
 
+@pytest.mark.slow  # a whole demo twice (about a minute): test_demo runs it once in CI
 def test_demo_twice_reuses_and_keeps_earlier_runs(tmp_path):
     args = ["demo", "--workdir", tmp_path, "--epochs", "1", "--train", "6", "--val", "3", "--imgsz", IMGSZ,
             "--batch", "4"]
