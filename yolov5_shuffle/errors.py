@@ -33,14 +33,36 @@ def one_line(message: object, limit: int | None = None) -> str:
 
 
 @contextmanager
-def user_path(what: str, path: object) -> Iterator[None]:
+def user_path(what: str, path: object, inside: bool = False) -> Iterator[None]:
     """Around reading (or writing) a file or folder the user named: an OSError there (no permission, a folder
     where a file should be, a full disk) is theirs to fix, so it becomes a one-line UserError naming ``what``
-    (``--data``, ``weights``) and the path. Anywhere else an OSError is a bug: the command line exits 3."""
+    (``--data``, ``weights``) and the path. Anywhere else an OSError is a bug: the command line exits 3.
+    ``inside``: around long work that also touches other files, only an OSError naming ``path``, a file under it
+    or beside it is the user's."""
     try:
         yield
     except UserError:
         raise
     except OSError as e:
+        if inside and e.filename and not _within(e.filename, path):
+            raise  # not the folder the user named, nor beside it: ours, a bug
         inner = f"{e.filename}: " if e.filename and str(e.filename) != str(path) else ""
         raise UserError(f"{what} {path}: {inner}{e.strerror or e}") from e
+
+
+def _within(name: object, path: object) -> bool:
+    """Whether the file an OSError names is ``path``, a folder on its way (made for it), lies under it, or under a
+    hidden sibling made for it (the temporary folder and lock an output is written through: ``.<name>-<pid>-...``,
+    ``.<name>.lock``)."""
+    import os
+
+    try:
+        f, p = os.path.realpath(os.fsdecode(name)), os.path.realpath(os.fsdecode(path))
+    except (TypeError, ValueError):
+        return True
+    if p.startswith(f.rstrip(os.sep) + os.sep):
+        return True
+    parent, base = os.path.split(p)
+    rel = os.path.relpath(f, parent)
+    first = rel.split(os.sep)[0]
+    return not rel.startswith("..") and (first == base or first.startswith(f".{base}"))

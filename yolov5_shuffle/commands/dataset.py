@@ -21,7 +21,7 @@ def add_arguments(p) -> None:
 def run(args) -> int:
     from ..dataset import make_dataset
 
-    with user_path("--out", args.out):  # a folder we may not make or write into is the user's to fix
+    with user_path("--out", args.out, inside=True):  # a folder we may not make or write into is the user's to fix
         print(make_dataset(out=args.out, train=args.train, val=args.val, imgsz=args.imgsz, seed=args.seed,
                            video=args.video))
     return 0

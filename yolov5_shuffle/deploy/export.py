@@ -23,7 +23,7 @@ from pathlib import Path
 from ..digest import sha256_file as sha256
 from ..errors import UserError, user_path
 from . import runtimes
-from ..outputs import exclusive
+from ..outputs import exclusive, first_missing
 from .export_job import METADATA, REPORT_JSON, REPORT_MD, ExportJob
 
 CALIB_IMAGES = 64
@@ -122,10 +122,11 @@ def export_checkpoint(weights: Path, to: list[str] | None = None, imgsz: int = 6
     out = Path(out or weights.with_name(f"{weights.stem}_export"))
     meta = {"imgsz": imgsz, "stride": stride, "names": names, "weights": str(weights.resolve()),
             "weights_sha256": sha256(weights)}
+    made_top = first_missing(out)  # before the lock makes the folder its file lies in: all of it goes on rollback
     with exclusive(out, "--out"):  # two exports into one folder at once: the second is refused
         with user_path("--out", out):  # a folder we may not list, a report we may not read
             earlier = check_folder(out, meta)
-        run = ExportJob(model, meta, out, weights.stem, threads, log)
+        run = ExportJob(model, meta, out, weights.stem, threads, log, made_top)
         run.score_torch(val_images)
         rows = run.export_all(chosen, calib_array)
         return run.report(rows, earlier, weights)

@@ -18,10 +18,11 @@ METADATA, REPORT_MD, REPORT_JSON = "metadata.yaml", "export.md", "export.json"
 
 
 class ExportJob:
-    def __init__(self, model, meta: dict, out: Path, name: str, threads: int, log):
+    def __init__(self, model, meta: dict, out: Path, name: str, threads: int, log, made_top: Path | None = None):
         self.model, self.meta, self.out, self.name, self.threads, self.log = model, meta, Path(out), name, threads, log
         self.torch_map, self.val_images = None, []
-        self.made_top = first_missing(self.out)  # the folders this run creates: removed on rollback
+        # the folders this run creates (given by the caller when its lock made some already): removed on rollback
+        self.made_top = made_top if made_top is not None else first_missing(self.out)
         self.created: list[Path] = []  # artefacts and files this run added (not those it replaced)
 
     def detector(self, predict):
