@@ -16,6 +16,7 @@ from yolov5_shuffle import blocks
 from yolov5_shuffle.measure import bench, microbench, profile, timing
 
 
+@pytest.mark.slow  # long (20-30 s on 2 cores): outside CI, run with -m slow
 def test_bench_outputs_every_row_finite_and_consistent(tmp_path):
     r = run_cli("bench", "--cfgs", "yolov5n-shufflenetv2.yaml", "--imgsz", "320", "--runtimes", "eager", "onnxruntime",
                 "--reps", "3", "--warmup", "1", "--profile", "--out", tmp_path, check=True)

@@ -84,6 +84,7 @@ def test_init_weights_transfers_and_train_accepts(yolo_root, data, tmp_path):  #
     assert expected <= n <= total
 
 
+@pytest.mark.slow  # long (20-30 s on 2 cores): outside CI, run with -m slow
 def test_init_weights_refuses_a_mismatched_backbone(tmp_path):
     torch.save(torchvision.models.shufflenet_v2_x1_0(weights=None).state_dict(), tmp_path / "x1.pth")
     r = run_cli("init-weights", "--cfg", "yolov5n-shufflenetv2.yaml", "--torchvision-weights", tmp_path / "x1.pth",

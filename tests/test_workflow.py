@@ -52,6 +52,7 @@ def test_shufflenet_run_writes_weights_and_finite_losses(trained):
     assert _losses_finite(trained)["epochs"] == 2
 
 
+@pytest.mark.slow  # long (20-30 s on 2 cores): outside CI, run with -m slow
 def test_resume_continues_an_interrupted_run(yolo_root, data, tmp_path):
     """What resume promises: it starts at the checkpoint's epoch + 1, runs to the last epoch, and no epoch is
     missing. results.csv gets epoch k's row before last.pt gets epoch k, so a kill between the two leaves one
@@ -212,6 +213,7 @@ def test_demo_twice_reuses_and_keeps_earlier_runs(tmp_path):
     assert r.returncode == 2 and "yolov5s-shufflenetv2.yaml" in r.stderr
 
 
+@pytest.mark.slow  # long (20-30 s on 2 cores): outside CI, run with -m slow
 def test_learning_table_short_form(tmp_path):
     r = run_cli("learn", "--workdir", tmp_path, "--epochs", "1", "--train", "6", "--val", "3", "--imgsz", IMGSZ,
                 "--cfgs", "yolov5s-shufflenetv2.yaml", "yolo11n-shufflenetv2.yaml", "--out", tmp_path / "out",
