@@ -84,20 +84,22 @@ def _register(tmp_path, monkeypatch, module: str, source: str):
     runtimes.all_runtimes.cache_clear()
 
 
+def _registered(tmp_path, monkeypatch, name: str, source: str):
+    """The toy runtime ``name`` (module text ``source``) in the registry for one test, gone after it."""
+    _register(tmp_path, monkeypatch, name, source)
+    yield runtimes.by_name(name)
+    runtimes.all_runtimes.cache_clear()
+    sys.modules.pop(f"{runtimes.__name__}.{name}", None)
+
+
 @pytest.fixture
 def toy(tmp_path, monkeypatch):
-    _register(tmp_path, monkeypatch, "toy_torchscript", TOY)
-    yield runtimes.by_name("toy_torchscript")
-    runtimes.all_runtimes.cache_clear()
-    sys.modules.pop(f"{runtimes.__name__}.toy_torchscript", None)
+    yield from _registered(tmp_path, monkeypatch, "toy_torchscript", TOY)
 
 
 @pytest.fixture
 def toy_torch(tmp_path, monkeypatch):
-    _register(tmp_path, monkeypatch, "toy_double", TOY_TORCH)
-    yield runtimes.by_name("toy_double")
-    runtimes.all_runtimes.cache_clear()
-    sys.modules.pop(f"{runtimes.__name__}.toy_double", None)
+    yield from _registered(tmp_path, monkeypatch, "toy_double", TOY_TORCH)
 
 
 def _parser(command: str):
